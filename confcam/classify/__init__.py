@@ -1,0 +1,1 @@
+"""Expression classification: model files, cropping, smoothing."""

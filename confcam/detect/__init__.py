@@ -1,0 +1,1 @@
+"""Face detection (BlazeFace run by onnxruntime)."""

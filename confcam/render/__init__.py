@@ -1,0 +1,1 @@
+"""Drawing results: emoji over heads, text labels, rings, the side-panel picture."""

@@ -1,0 +1,1 @@
+"""Where results go: virtual camera, side panel, window, file, events timeline."""

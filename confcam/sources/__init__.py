@@ -1,0 +1,1 @@
+"""Where frames come from: screen, window, camera, file, sample clip, WebRTC."""

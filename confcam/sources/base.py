@@ -1,0 +1,53 @@
+"""The Source contract: open, read the next Frame, close; knows its size and frame rate."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from types import TracebackType
+
+from confcam.types import Frame
+
+
+class Source(ABC):
+    """A stream of frames. read() returns None at the end of the stream (never blocks forever)."""
+
+    name: str = "source"
+
+    @abstractmethod
+    def open(self) -> None:
+        """Acquire the device/file; raise SourceError with a one-line reason if impossible."""
+
+    @abstractmethod
+    def read(self) -> Frame | None:
+        """The next frame, or None when the source has ended."""
+
+    @abstractmethod
+    def close(self) -> None:
+        """Release everything; safe to call twice."""
+
+    @property
+    @abstractmethod
+    def size(self) -> tuple[int, int]:
+        """(width, height) of the frames, valid after open()."""
+
+    @property
+    @abstractmethod
+    def fps(self) -> float:
+        """Nominal frames per second, valid after open()."""
+
+    @property
+    def is_live(self) -> bool:
+        """Live sources (screen, camera, ...) produce frames in real time; files do not."""
+        return True
+
+    def __enter__(self) -> Source:
+        self.open()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()

@@ -1,0 +1,1 @@
+"""Per-face tracking: stable ids and each face's window of crops."""

@@ -1,0 +1,1 @@
+"""The browser demo page and WebRTC edge."""
