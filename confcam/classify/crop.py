@@ -1,0 +1,152 @@
+"""Face crops for the expression model: eyes levelled, framed the way the model's training faces were.
+
+The framing comes from the model file's `confcam.crop` rule, a string such as
+``square;grow=0.07;shift=0.10;align=eyes``:
+
+- ``square``: a square of side max(box w, box h) centred on the detector box, then
+- ``grow=G``: every side pushed out by G x that side (negative shrinks),
+- ``shift=S``: the square moved S x side towards the top of the head (along the face's own up),
+- ``align=eyes`` rotates about the square's centre so the eyes are level; ``align=none`` does not.
+
+The default rule was measured, not guessed: BlazeFace run on FER2013 PublicTest faces (upscaled,
+padded) finds a box whose side is 1/1.13 of the FER2013 frame and whose centre is 0.10 x side below
+the frame's centre. So a BlazeFace box grown by 7 % per side and shifted up by 10 % of its side
+reproduces FER2013's framing (BlazeFace boxes are tighter and lower than the Haar-style boxes
+FER2013 was cut with). See models/MODEL_CARD.md for the accuracy this gives.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from confcam.errors import ModelError
+from confcam.types import Detections
+
+_RIGHT_EYE, _LEFT_EYE = 0, 1
+_ALIGN_MODES = ("eyes", "none")
+
+
+@dataclass(frozen=True)
+class CropRule:
+    """How a detector box becomes the square the model sees (see the module docstring)."""
+
+    grow: float = 0.07
+    shift: float = 0.10
+    align: str = "eyes"
+
+    @staticmethod
+    def parse(text: str) -> CropRule:
+        """Read a `confcam.crop` string; a ModelError names what is wrong."""
+        parts = [p.strip() for p in text.replace(",", ";").split(";") if p.strip()]
+        if not parts or parts[0] != "square":
+            raise ModelError(f"crop rule must start with 'square' (got {text!r})")
+        values: dict[str, str] = {}
+        for part in parts[1:]:
+            key, sep, value = part.partition("=")
+            if not sep or key not in ("grow", "shift", "align"):
+                raise ModelError(f"crop rule has an unknown part {part!r} (known: grow=, shift=, align=)")
+            values[key] = value
+        try:
+            grow = float(values.get("grow", 0.0))
+            shift = float(values.get("shift", 0.0))
+        except ValueError:
+            raise ModelError(f"crop rule needs numbers for grow and shift (got {text!r})") from None
+        align = values.get("align", "none")
+        if align not in _ALIGN_MODES:
+            raise ModelError(f"crop rule align must be one of {', '.join(_ALIGN_MODES)} (got {align!r})")
+        if not -0.4 < grow < 2.0 or not -1.0 < shift < 1.0:
+            raise ModelError(f"crop rule grow/shift out of range (got {text!r})")
+        return CropRule(grow=grow, shift=shift, align=align)
+
+    def __str__(self) -> str:
+        return f"square;grow={self.grow:g};shift={self.shift:g};align={self.align}"
+
+
+class FaceCropper:
+    """One grayscale size x size crop per face, float32 in [0, 1], one warpAffine per face.
+
+    Faces at the frame edge get the edge pixels repeated, so the framing never changes near a border.
+    Large faces are first reduced with area averaging so the small crop is not aliased.
+    """
+
+    def __init__(self, size: int, rule: CropRule | str = CropRule()) -> None:
+        if size < 8:
+            raise ModelError(f"crop size must be at least 8 pixels (got {size})")
+        self.size = int(size)
+        self.rule = CropRule.parse(rule) if isinstance(rule, str) else rule
+
+    def crop(self, image: np.ndarray, faces: Detections) -> np.ndarray:
+        """(N, size, size) float32 crops of a BGR (or gray) uint8 frame, one per detected face."""
+        out = np.empty((len(faces), self.size, self.size), np.uint8)
+        gray = image if image.ndim == 2 else None
+        for i in range(len(faces)):
+            source, matrix = self._source_and_matrix(image, gray, faces.boxes[i], faces.landmarks[i])
+            warped = cv2.warpAffine(
+                source, matrix, (self.size, self.size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
+            )
+            out[i] = warped if warped.ndim == 2 else cv2.cvtColor(warped, cv2.COLOR_BGR2GRAY)
+        return out.astype(np.float32) * np.float32(1.0 / 255.0)
+
+    def _angle(self, landmarks: np.ndarray) -> float:
+        if self.rule.align == "none":
+            return 0.0
+        dx, dy = landmarks[_LEFT_EYE] - landmarks[_RIGHT_EYE]
+        if dx * dx + dy * dy < 1e-6:
+            return 0.0
+        return math.atan2(float(dy), float(dx))
+
+    def _square(self, box: np.ndarray, angle: float) -> tuple[float, float, float]:
+        """Centre (pixel-index coordinates) and side of the face square in the frame."""
+        x1, y1, x2, y2 = (float(v) for v in box)
+        side = max(x2 - x1, y2 - y1, 1.0)
+        up = self.rule.shift * side
+        cx = (x1 + x2) / 2 + up * math.sin(angle) - 0.5
+        cy = (y1 + y2) / 2 - up * math.cos(angle) - 0.5
+        return cx, cy, side * (1.0 + 2.0 * self.rule.grow)
+
+    def _source_and_matrix(
+        self, image: np.ndarray, gray: np.ndarray | None, box: np.ndarray, landmarks: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """The picture to warp from and the 2x3 matrix taking it to the crop.
+
+        When the face is more than twice the crop size, its neighbourhood is first area-reduced
+        by an integer factor (cheap, and it averages the pixels a plain warp would skip).
+        """
+        angle = self._angle(landmarks)
+        cx, cy, side = self._square(box, angle)
+        source = image if gray is None else gray
+        factor = int(side / (2 * self.size))
+        if factor >= 2:
+            source, cx, cy, side = self._reduced(source, cx, cy, side, factor)
+        scale = self.size / side
+        cos, sin = math.cos(angle) * scale, math.sin(angle) * scale
+        centre = (self.size - 1) / 2
+        matrix = np.array(
+            [[cos, sin, centre - cos * cx - sin * cy], [-sin, cos, centre + sin * cx - cos * cy]], np.float64
+        )
+        return source, matrix
+
+    @staticmethod
+    def _reduced(
+        image: np.ndarray, cx: float, cy: float, side: float, factor: int
+    ) -> tuple[np.ndarray, float, float, float]:
+        """The region around the face (clipped to the frame) shrunk by factor with INTER_AREA."""
+        reach = side * 0.75 + factor
+        h, w = image.shape[:2]
+        x0, y0 = max(int(cx - reach), 0), max(int(cy - reach), 0)
+        x1, y1 = min(int(cx + reach) + 1, w), min(int(cy + reach) + 1, h)
+        x1, y1 = max(x1, x0 + factor), max(y1, y0 + factor)
+        x1 -= (x1 - x0) % factor
+        y1 -= (y1 - y0) % factor
+        region = image[y0:y1, x0:x1]
+        if region.shape[0] < factor or region.shape[1] < factor:
+            return image, cx, cy, side
+        small = cv2.resize(
+            region, ((x1 - x0) // factor, (y1 - y0) // factor), interpolation=cv2.INTER_AREA
+        )
+        shift = (factor - 1) / 2
+        return small, (cx - x0 - shift) / factor, (cy - y0 - shift) / factor, side / factor

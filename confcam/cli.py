@@ -1,0 +1,142 @@
+"""The confcam command line: thin commands that fill in typed configs and hand them to confcam.app."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Optional
+
+import click
+import typer
+
+from confcam import app as actions
+from confcam.config import PipelineConfig, SinkConfig, SinkKind, SourceConfig, SourceKind, Style, parse_region
+from confcam.errors import ConfcamError
+
+cli = typer.Typer(
+    name="confcam",
+    help="Real-time facial-expression companion for video calls: every face tracked and labelled.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+models_cli = typer.Typer(help="List and inspect the bundled expression and detector models.", no_args_is_help=True)
+cli.add_typer(models_cli, name="models")
+
+MODEL_HELP = "Expression model: a name from `confcam models list` or a path to an .onnx file (default: the bundled default)."
+STYLE_HELP = "How to mark faces: emoji above the head, text label + confidence, coloured ring, or all."
+
+
+@cli.command(epilog="Example: confcam demo --output my-demo.mp4")
+def demo(
+    output: Path = typer.Option(Path("confcam-demo.mp4"), "--output", "-o", help="Annotated video to write."),
+    model: Optional[str] = typer.Option(None, help=MODEL_HELP),
+    style: Style = typer.Option(Style.emoji, help=STYLE_HELP),
+    show: Optional[bool] = typer.Option(None, "--show/--no-show", help="Open a window (default: when a display exists)."),
+) -> None:
+    """Run the bundled sample clip through the whole pipeline and write an annotated video."""
+    actions.demo(output=output, pipeline=PipelineConfig(model=model, style=style), show=show)
+
+
+@cli.command(
+    epilog=(
+        "Examples:\n\n"
+        "  confcam start --source screen --monitor 1\n\n"
+        '  confcam start --source window --window-title "Zoom Meeting" --sink virtualcam\n\n'
+        "  confcam start --source file --input call.mp4 --sink file --output out.mp4 --sink events --events out.jsonl"
+    )
+)
+def start(
+    source: SourceKind = typer.Option(SourceKind.screen, help="Where the faces come from."),
+    monitor: int = typer.Option(1, help="Screen source: monitor number (see `confcam devices`)."),
+    region: Optional[str] = typer.Option(None, help="Screen source: capture only X,Y,W,H of the monitor."),
+    window_title: Optional[str] = typer.Option(None, help='Window source: (part of) the window title, e.g. "Zoom Meeting".'),
+    camera: int = typer.Option(0, help="Camera source: device index."),
+    input: Optional[Path] = typer.Option(None, "--input", "-i", help="File source: video to play."),
+    loop: bool = typer.Option(False, help="File/sample source: start again at the end."),
+    port: int = typer.Option(8080, help="WebRTC source: port of the page that sends the stream."),
+    sink: list[SinkKind] = typer.Option([], help="Where results go (repeatable). Default: virtual camera if usable, else the side panel."),
+    output: Optional[Path] = typer.Option(None, "--output", "-o", help="File sink: mp4 to write."),
+    events: Optional[Path] = typer.Option(None, help="Events sink: JSONL timeline to write."),
+    device: Optional[str] = typer.Option(None, help="Virtual camera: device (e.g. /dev/video10)."),
+    backend: Optional[str] = typer.Option(None, help="Virtual camera: pyvirtualcam backend (v4l2loopback, obs, unitycapture)."),
+    max_frames: Optional[int] = typer.Option(None, min=1, help="Stop after this many frames."),
+    model: Optional[str] = typer.Option(None, help=MODEL_HELP),
+    style: Style = typer.Option(Style.emoji, help=STYLE_HELP),
+) -> None:
+    """Label every face live and send the result to a virtual camera, the side panel, a window or a file.
+
+    Then select the "confcam" camera in Zoom, Meet, Teams or OBS.
+    """
+    source_config = SourceConfig(
+        kind=source,
+        monitor=monitor,
+        region=parse_region(region),
+        window_title=window_title,
+        camera=camera,
+        input=input,
+        loop=loop,
+        port=port,
+    )
+    sink_config = SinkConfig(kinds=tuple(sink), output=output, events=events, device=device, backend=backend)
+    actions.start(source_config, sink_config, PipelineConfig(model=model, style=style), max_frames=max_frames)
+
+
+@cli.command(epilog="Example: confcam analyze interview.mp4 --json interview.json")
+def analyze(
+    path: Path = typer.Argument(..., help="A video or a photo (a photo counts as a still clip)."),
+    json_out: Optional[Path] = typer.Option(None, "--json", help="Write the per-person timeline here."),
+    model: Optional[str] = typer.Option(None, help=MODEL_HELP),
+    max_frames: Optional[int] = typer.Option(None, min=1, help="Analyse only the first N frames."),
+) -> None:
+    """Analyse a recording offline, as fast as the machine allows: per-person timeline and summary."""
+    actions.analyze(path, json_out=json_out, pipeline=PipelineConfig(model=model), max_frames=max_frames)
+
+
+@cli.command(name="eval", epilog="Example: confcam eval ../shared/data/fer2013/fer2013_train_publictest.npz --split publictest")
+def eval_(
+    crops: Path = typer.Argument(..., help="npz with x (N x H x W uint8 face crops), y (int) and labels (names)."),
+    model: Optional[str] = typer.Option(None, help=MODEL_HELP),
+    split: Optional[str] = typer.Option(None, help="Read x_SPLIT / y_SPLIT instead of x / y (e.g. publictest)."),
+    json_out: Optional[Path] = typer.Option(None, "--json", help="Write the report here."),
+) -> None:
+    """Accuracy of an expression model on labelled face crops."""
+    actions.evaluate(crops, model=model, split=split, json_out=json_out)
+
+
+@models_cli.command("list")
+def models_list(as_json: bool = typer.Option(False, "--json", help="Machine-readable output.")) -> None:
+    """The bundled models, their kind, window and labels."""
+    actions.models_list(as_json=as_json)
+
+
+@models_cli.command("info")
+def models_info(name: str = typer.Argument(..., help="Model name or path.")) -> None:
+    """Everything a model file says about itself (metadata, size, provenance)."""
+    actions.models_info(name)
+
+
+@cli.command()
+def devices(as_json: bool = typer.Option(False, "--json", help="Machine-readable output.")) -> None:
+    """Monitors, windows, cameras and the virtual-camera backend (and how to install one if missing)."""
+    actions.devices(as_json=as_json)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Every user mistake ends as one line on stderr and exit code 2, never a traceback."""
+    try:
+        cli(args=argv, standalone_mode=False, prog_name="confcam")
+    except ConfcamError as error:
+        print(f"confcam: error: {error}", file=sys.stderr)
+        return 2
+    except click.exceptions.Abort:
+        return 130
+    except click.ClickException as error:
+        print(f"confcam: error: {error.format_message()}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,100 @@
+"""Typed configuration: the one place where defaults live. The CLI only fills these in."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import Enum
+from pathlib import Path
+
+from confcam.classify.smoother import SmootherConfig
+from confcam.errors import ConfcamError
+from confcam.track.tracker import TrackerConfig
+
+
+class SourceKind(str, Enum):
+    screen = "screen"
+    window = "window"
+    camera = "camera"
+    file = "file"
+    sample = "sample"
+    webrtc = "webrtc"
+
+
+class SinkKind(str, Enum):
+    virtualcam = "virtualcam"
+    panel = "panel"
+    window = "window"
+    file = "file"
+    events = "events"
+    none = "none"
+
+
+class Style(str, Enum):
+    emoji = "emoji"
+    text = "text"
+    ring = "ring"
+    all = "all"
+
+
+@dataclass(frozen=True)
+class SourceConfig:
+    kind: SourceKind = SourceKind.sample
+    monitor: int = 1
+    region: tuple[int, int, int, int] | None = None
+    window_title: str | None = None
+    camera: int = 0
+    input: Path | None = None
+    loop: bool = False
+    pace: bool = True
+    """Play files at their own frame rate (live use); analysis turns this off to run flat out."""
+    port: int = 8080
+
+    def __post_init__(self) -> None:
+        if self.kind is SourceKind.file and self.input is None:
+            raise ConfcamError("--source file needs --input PATH")
+        if self.kind is SourceKind.window and not self.window_title:
+            raise ConfcamError('--source window needs --window-title TEXT (e.g. --window-title "Zoom Meeting")')
+
+
+@dataclass(frozen=True)
+class SinkConfig:
+    kinds: tuple[SinkKind, ...] = ()
+    """Empty: the virtual camera when a backend is usable, else the side panel."""
+    output: Path | None = None
+    events: Path | None = None
+    device: str | None = None
+    backend: str | None = None
+
+    def __post_init__(self) -> None:
+        if SinkKind.file in self.kinds and self.output is None:
+            raise ConfcamError("--sink file needs --output PATH.mp4")
+        if SinkKind.events in self.kinds and self.events is None:
+            raise ConfcamError("--sink events needs --events PATH.jsonl")
+        if SinkKind.none in self.kinds and len(self.kinds) > 1:
+            raise ConfcamError("--sink none cannot be combined with other sinks")
+
+
+@dataclass(frozen=True)
+class PipelineConfig:
+    model: str | None = None
+    """Expression model name or path; None means the registry's default."""
+    detector: str | None = None
+    """Detector model name or path; None means the registry's default."""
+    style: Style = Style.emoji
+    threads: int = 2
+    tracker: TrackerConfig = field(default_factory=TrackerConfig)
+    smoother: SmootherConfig = field(default_factory=SmootherConfig)
+
+
+def parse_region(text: str | None) -> tuple[int, int, int, int] | None:
+    """'X,Y,W,H' -> a tuple; a one-line error for anything else."""
+    if text is None:
+        return None
+    parts = text.split(",")
+    try:
+        x, y, w, h = (int(p) for p in parts)
+    except ValueError:
+        raise ConfcamError(f"--region must be X,Y,W,H in pixels (got {text!r})") from None
+    if w <= 0 or h <= 0 or x < 0 or y < 0:
+        raise ConfcamError(f"--region needs x, y >= 0 and width, height > 0 (got {text!r})")
+    return x, y, w, h

@@ -1,0 +1,293 @@
+"""BlazeFace (MediaPipe's face detector, converted to ONNX) run by onnxruntime.
+
+The network predicts, for every SSD anchor, a box and 6 keypoints as offsets from the anchor centre
+plus a face logit. Everything around it (anchors, decoding, weighted NMS, letterboxing) lives here as
+small pieces so each can be checked on its own.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+import onnxruntime as ort
+
+from confcam.detect.base import FaceDetector
+from confcam.errors import ModelError
+from confcam.paths import models_dir
+from confcam.types import LANDMARK_NAMES, Detections
+
+VARIANT_NAMES = ("short", "full")
+
+
+@dataclass(frozen=True)
+class AnchorSpec:
+    """The MediaPipe SsdAnchorsCalculator options of one BlazeFace variant (fixed-size anchors only).
+
+    Consecutive layers with the same stride share one feature map; each layer puts one anchor per
+    aspect ratio in every cell, plus one more when an interpolated scale is used. With fixed anchor
+    size every anchor is 1x1 in normalised units, so only the centres matter.
+    """
+
+    input_size: int
+    strides: tuple[int, ...]
+    aspect_ratios: int = 1
+    interpolated_scale: bool = True
+    anchor_offset: float = 0.5
+
+    def centres(self) -> np.ndarray:
+        """(A, 2) anchor centres x, y in [0, 1], in the order the network emits its rows."""
+        blocks = []
+        layer = 0
+        while layer < len(self.strides):
+            stride = self.strides[layer]
+            same = 1
+            while layer + same < len(self.strides) and self.strides[layer + same] == stride:
+                same += 1
+            per_cell = same * (self.aspect_ratios + int(self.interpolated_scale))
+            cells = int(np.ceil(self.input_size / stride))
+            grid = (np.arange(cells, dtype=np.float32) + self.anchor_offset) / cells
+            ys, xs = np.meshgrid(grid, grid, indexing="ij")
+            xy = np.stack([xs.ravel(), ys.ravel()], axis=1)
+            blocks.append(np.repeat(xy, per_cell, axis=0))
+            layer += same
+        return np.concatenate(blocks).astype(np.float32)
+
+
+@dataclass(frozen=True)
+class VariantSpec:
+    anchors: AnchorSpec
+    score_threshold: float
+
+
+VARIANTS = {
+    "blazeface-short": VariantSpec(AnchorSpec(128, (8, 16, 16, 16)), score_threshold=0.5),
+    "blazeface-full": VariantSpec(AnchorSpec(192, (4,), interpolated_scale=False), score_threshold=0.5),
+}
+
+
+@dataclass(frozen=True)
+class RawFaces:
+    """Candidate faces in normalised model-input coordinates, before NMS."""
+
+    boxes: np.ndarray  # (K, 4) x1, y1, x2, y2
+    keypoints: np.ndarray  # (K, 6, 2) x, y
+    scores: np.ndarray  # (K,)
+
+    def __len__(self) -> int:
+        return int(self.scores.shape[0])
+
+
+class AnchorDecoder:
+    """Turns the network's per-anchor regressors and logits into scored boxes and keypoints."""
+
+    def __init__(self, anchors: np.ndarray, input_size: int, score_threshold: float) -> None:
+        self.anchors = anchors
+        self.input_size = float(input_size)
+        self.score_threshold = score_threshold
+        self.logit_threshold = float(np.log(score_threshold / (1.0 - score_threshold)))
+
+    def __call__(self, regressors: np.ndarray, logits: np.ndarray) -> RawFaces:
+        """regressors (A, 16), logits (A,) for one image."""
+        keep = np.flatnonzero(logits > self.logit_threshold)
+        raw = regressors[keep] / self.input_size
+        anchors = self.anchors[keep]
+        centre = raw[:, 0:2] + anchors
+        half = raw[:, 2:4] / 2.0
+        boxes = np.concatenate([centre - half, centre + half], axis=1)
+        keypoints = raw[:, 4:16].reshape(-1, len(LANDMARK_NAMES), 2) + anchors[:, None, :]
+        scores = 1.0 / (1.0 + np.exp(-np.clip(logits[keep], -100.0, 100.0)))
+        return RawFaces(boxes, keypoints, scores.astype(np.float32))
+
+
+def iou_one_to_many(box: np.ndarray, boxes: np.ndarray) -> np.ndarray:
+    x1 = np.maximum(box[0], boxes[:, 0])
+    y1 = np.maximum(box[1], boxes[:, 1])
+    x2 = np.minimum(box[2], boxes[:, 2])
+    y2 = np.minimum(box[3], boxes[:, 3])
+    inter = np.clip(x2 - x1, 0, None) * np.clip(y2 - y1, 0, None)
+    area = (box[2] - box[0]) * (box[3] - box[1])
+    areas = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
+    return inter / np.maximum(area + areas - inter, 1e-12)
+
+
+class WeightedNms:
+    """MediaPipe's weighted NMS: a face's overlapping candidates are blended, weighted by score.
+
+    Blending many anchors' votes gives steadier boxes than keeping the single best one, which
+    matters because the boxes feed the crops the expression model reads.
+    """
+
+    def __init__(self, iou_threshold: float) -> None:
+        self.iou_threshold = iou_threshold
+
+    def __call__(self, faces: RawFaces) -> RawFaces:
+        order = np.argsort(-faces.scores, kind="stable")
+        boxes, keypoints, scores = faces.boxes[order], faces.keypoints[order], faces.scores[order]
+        out_boxes, out_keypoints, out_scores = [], [], []
+        while len(scores):
+            overlap = iou_one_to_many(boxes[0], boxes) > self.iou_threshold
+            overlap[0] = True
+            weights = scores[overlap] / scores[overlap].sum()
+            out_boxes.append(weights @ boxes[overlap])
+            out_keypoints.append(np.tensordot(weights, keypoints[overlap], axes=1))
+            out_scores.append(scores[0])
+            rest = ~overlap
+            boxes, keypoints, scores = boxes[rest], keypoints[rest], scores[rest]
+        if not out_scores:
+            return RawFaces(np.zeros((0, 4), np.float32), np.zeros((0, len(LANDMARK_NAMES), 2), np.float32),
+                            np.zeros((0,), np.float32))
+        return RawFaces(np.stack(out_boxes), np.stack(out_keypoints), np.array(out_scores, np.float32))
+
+
+@dataclass(frozen=True)
+class Placement:
+    """Where a frame region sits inside the square model input: input_px = (frame_px - origin) * scale + pad."""
+
+    origin: tuple[float, float]
+    scale: float
+    pad: tuple[float, float]
+
+    def to_frame(self, normalised: np.ndarray, input_size: int) -> np.ndarray:
+        """Map (..., 2) points in normalised input coordinates to frame pixels."""
+        pixels = normalised * input_size - np.asarray(self.pad, np.float32)
+        return pixels / self.scale + np.asarray(self.origin, np.float32)
+
+
+class Letterbox:
+    """Fits an image region into the square model input without distortion (centred, grey padding)."""
+
+    def __init__(self, input_size: int) -> None:
+        self.size = input_size
+
+    def __call__(self, image_bgr: np.ndarray, origin: tuple[int, int] = (0, 0)) -> tuple[np.ndarray, Placement]:
+        """The RGB uint8 square input for image_bgr and how it maps back (origin: image's place in the frame)."""
+        h, w = image_bgr.shape[:2]
+        scale = self.size / max(h, w)
+        new_w, new_h = max(1, round(w * scale)), max(1, round(h * scale))
+        resized = cv2.resize(image_bgr, (new_w, new_h), interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
+        left, top = (self.size - new_w) // 2, (self.size - new_h) // 2
+        square = cv2.copyMakeBorder(
+            resized, top, self.size - new_h - top, left, self.size - new_w - left,
+            cv2.BORDER_CONSTANT, value=(128, 128, 128),
+        )
+        rgb = cv2.cvtColor(square, cv2.COLOR_BGR2RGB)
+        placement = Placement((float(origin[0]), float(origin[1])), scale, (float(left), float(top)))
+        return rgb, placement
+
+
+def to_tensor(squares: list[np.ndarray]) -> np.ndarray:
+    """Stack RGB uint8 squares into the model's NCHW float32 input scaled to [-1, 1]."""
+    batch = np.stack(squares).astype(np.float32)
+    batch *= 1.0 / 127.5
+    batch -= 1.0
+    return np.ascontiguousarray(batch.transpose(0, 3, 1, 2))
+
+
+def resolve_model(model: str | Path) -> Path:
+    if isinstance(model, str) and model in VARIANT_NAMES:
+        return models_dir() / f"blazeface-{model}.onnx"
+    return Path(model)
+
+
+def tile_origins(width: int, height: int, grid: tuple[int, int], overlap: float) -> list[tuple[int, int, int, int]]:
+    """x, y, w, h of a cols x rows grid of tiles covering the frame, neighbours overlapping by `overlap`."""
+    cols, rows = grid
+    tile_w = int(np.ceil(width / (cols - (cols - 1) * overlap)))
+    tile_h = int(np.ceil(height / (rows - (rows - 1) * overlap)))
+    xs = np.linspace(0, width - tile_w, cols).round().astype(int) if cols > 1 else [0]
+    ys = np.linspace(0, height - tile_h, rows).round().astype(int) if rows > 1 else [0]
+    return [(int(x), int(y), min(tile_w, width), min(tile_h, height)) for y in ys for x in xs]
+
+
+class BlazeFaceDetector(FaceDetector):
+    """Faces with boxes, 6 keypoints and scores from a BlazeFace ONNX file.
+
+    `tiles` (cols, rows) also runs the model on overlapping tiles in the same batch as the whole
+    frame, so faces too small for the letterboxed whole frame (a gallery of many participants)
+    are still found; (1, 1) runs the whole frame only.
+    """
+
+    def __init__(
+        self,
+        model: str | Path = "short",
+        score_threshold: float | None = None,
+        iou_threshold: float = 0.3,
+        threads: int = 1,
+        tiles: tuple[int, int] = (1, 1),
+        tile_overlap: float = 0.15,
+    ) -> None:
+        path = resolve_model(model)
+        self.session = self._open(path, threads)
+        spec = self._variant(path)
+        self.input_size = spec.anchors.input_size
+        threshold = spec.score_threshold if score_threshold is None else score_threshold
+        if not 0.0 < threshold < 1.0:
+            raise ModelError(f"detector score threshold must be between 0 and 1, got {threshold}")
+        self.letterbox = Letterbox(self.input_size)
+        self.decode = AnchorDecoder(spec.anchors.centres(), self.input_size, threshold)
+        self.nms = WeightedNms(iou_threshold)
+        self.tiles = tiles
+        self.tile_overlap = tile_overlap
+        self.input_name = self.session.get_inputs()[0].name
+        self._check_outputs(path, len(self.decode.anchors))
+
+    @staticmethod
+    def _open(path: Path, threads: int) -> ort.InferenceSession:
+        if not path.is_file():
+            raise ModelError(f"detector model not found: {path}")
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = threads
+        options.inter_op_num_threads = 1
+        options.log_severity_level = 3
+        try:
+            return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        except Exception as exc:  # onnxruntime raises several unrelated types for a bad file
+            raise ModelError(f"cannot load detector model {path}: {str(exc).splitlines()[0]}") from None
+
+    def _variant(self, path: Path) -> VariantSpec:
+        arch = self.session.get_modelmeta().custom_metadata_map.get("confcam.arch", "")
+        if arch not in VARIANTS:
+            raise ModelError(f"{path} is not a BlazeFace detector file (confcam.arch={arch or 'missing'})")
+        return VARIANTS[arch]
+
+    def _check_outputs(self, path: Path, anchors: int) -> None:
+        shapes = {o.name: o.shape for o in self.session.get_outputs()}
+        if shapes.get("regressors", [None])[1:] != [anchors, 16] or shapes.get("classificators", [None])[1:] != [anchors, 1]:
+            raise ModelError(f"{path}: outputs {shapes} do not match {anchors} BlazeFace anchors")
+
+    def detect(self, image: np.ndarray) -> Detections:
+        regions = [(0, 0, image.shape[1], image.shape[0])]
+        if self.tiles != (1, 1):
+            regions += tile_origins(image.shape[1], image.shape[0], self.tiles, self.tile_overlap)
+        squares, placements = [], []
+        for x, y, w, h in regions:
+            square, placement = self.letterbox(image[y : y + h, x : x + w], (x, y))
+            squares.append(square)
+            placements.append(placement)
+        regressors, logits = self.session.run(["regressors", "classificators"], {self.input_name: to_tensor(squares)})
+        candidates = [self._in_frame(self.decode(r, c[:, 0]), p) for r, c, p in zip(regressors, logits, placements)]
+        merged = RawFaces(
+            np.concatenate([c.boxes for c in candidates]),
+            np.concatenate([c.keypoints for c in candidates]),
+            np.concatenate([c.scores for c in candidates]),
+        )
+        return self._clipped(self.nms(merged), image.shape[1], image.shape[0])
+
+    def _in_frame(self, faces: RawFaces, placement: Placement) -> RawFaces:
+        corners = placement.to_frame(faces.boxes.reshape(-1, 2, 2), self.input_size).reshape(-1, 4)
+        return RawFaces(corners, placement.to_frame(faces.keypoints, self.input_size), faces.scores)
+
+    @staticmethod
+    def _clipped(faces: RawFaces, width: int, height: int) -> Detections:
+        limit = np.array([width, height], np.float32)
+        boxes = np.clip(faces.boxes.reshape(-1, 2, 2), 0, limit).reshape(-1, 4)
+        landmarks = np.clip(faces.keypoints, 0, limit)
+        keep = (boxes[:, 2] > boxes[:, 0]) & (boxes[:, 3] > boxes[:, 1])
+        return Detections(
+            boxes=boxes[keep].astype(np.float32),
+            scores=faces.scores[keep].astype(np.float32),
+            landmarks=landmarks[keep].astype(np.float32),
+        )

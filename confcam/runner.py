@@ -1,0 +1,124 @@
+"""Runner: drives frames from a Source through the FacePipeline and the annotators into the Sinks."""
+
+from __future__ import annotations
+
+import statistics
+import time
+from collections import deque
+from collections.abc import Callable, Sequence
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from confcam.pipeline import FacePipeline
+from confcam.render.base import Annotator
+from confcam.sinks.base import Sink
+from confcam.sources.base import Source
+from confcam.sources.latest import LatestFrameReader
+from confcam.types import Frame, Result
+
+
+_KEPT_SAMPLES = 20_000
+"""Timing samples kept per series: enough for stable medians, flat memory over hours."""
+
+
+@dataclass
+class RunStats:
+    frames: int = 0
+    elapsed_s: float = 0.0
+    latency_ms: deque[float] = field(default_factory=lambda: deque(maxlen=_KEPT_SAMPLES))
+    """Capture -> all sinks written, per frame."""
+    stage_ms: dict[str, deque[float]] = field(default_factory=dict)
+
+    @property
+    def fps(self) -> float:
+        return self.frames / self.elapsed_s if self.elapsed_s > 0 else 0.0
+
+    def median_stage_ms(self) -> dict[str, float]:
+        return {name: statistics.median(v) for name, v in self.stage_ms.items() if v}
+
+    def latency_percentile(self, q: float) -> float:
+        return float(np.percentile(self.latency_ms, q)) if self.latency_ms else 0.0
+
+
+class Runner:
+    """One run of the product: open everything, loop until the source ends or a stop is asked, close."""
+
+    def __init__(
+        self,
+        source: Source,
+        pipeline: FacePipeline,
+        annotators: Sequence[Annotator],
+        sinks: Sequence[Sink],
+        max_frames: int | None = None,
+        on_frame: Callable[[Result], None] | None = None,
+        read_timeout_s: float = 10.0,
+    ) -> None:
+        self.source = source
+        self.pipeline = pipeline
+        self.annotators = list(annotators)
+        self.sinks = list(sinks)
+        self.max_frames = max_frames
+        self.on_frame = on_frame
+        self.read_timeout_s = read_timeout_s
+        self.stats = RunStats()
+        self._draw = bool(self.annotators) and any(s.needs_image for s in self.sinks)
+
+    def run(self) -> RunStats:
+        """Sinks are closed with success=False on any error, so no output is left half-written."""
+        with ExitStack() as stack:
+            stack.enter_context(self.source)
+            width, height = self.source.size
+            for sink in self.sinks:
+                sink.open(width, height, self.source.fps)
+                stack.enter_context(sink)
+            read = self._reader(stack)
+            started = time.perf_counter()
+            try:
+                while not self._done():
+                    frame = read()
+                    if frame is None:
+                        break
+                    self._step(frame)
+            except KeyboardInterrupt:
+                pass
+            self.stats.elapsed_s = time.perf_counter() - started
+        return self.stats
+
+    def _reader(self, stack: ExitStack) -> Callable[[], Frame | None]:
+        """Live sources are read on their own thread so the pipeline always takes the newest frame."""
+        if not self.source.is_live:
+            return self.source.read
+        reader = stack.enter_context(LatestFrameReader(self.source))
+        return lambda: reader.read(timeout=self.read_timeout_s)
+
+    def _done(self) -> bool:
+        if self.max_frames is not None and self.stats.frames >= self.max_frames:
+            return True
+        return any(s.stop_requested for s in self.sinks)
+
+    def _step(self, frame: Frame) -> None:
+        faces = self.pipeline.process(frame)
+        t0 = time.perf_counter()
+        image = frame.image
+        if self._draw:
+            image = image.copy()
+            for annotator in self.annotators:
+                image = annotator.annotate(image, faces, self.pipeline.class_names)
+        t1 = time.perf_counter()
+        result = Result(frame=frame, faces=faces, class_names=self.pipeline.class_names, image=image)
+        for sink in self.sinks:
+            sink.write(result)
+        t2 = time.perf_counter()
+        self._record(frame, {"render": (t1 - t0) * 1000, "sink": (t2 - t1) * 1000}, t2)
+        if self.on_frame is not None:
+            self.on_frame(result)
+
+    def _record(self, frame: Frame, extra_ms: dict[str, float], finished: float) -> None:
+        stats = self.stats
+        stats.frames += 1
+        if frame.captured_at:
+            stats.latency_ms.append((finished - frame.captured_at) * 1000)
+        for name, ms in {**self.pipeline.times.ms, **extra_ms}.items():
+            stats.stage_ms.setdefault(name, deque(maxlen=_KEPT_SAMPLES)).append(ms)

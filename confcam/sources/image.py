@@ -1,0 +1,93 @@
+"""A still photo served as a short clip of identical frames, so a photo is analysed like a video."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from confcam.errors import SourceError
+from confcam.sources.base import Source
+from confcam.types import Frame
+
+IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".gif"})
+
+NOMINAL_FPS = 30.0
+"""The still is presented at this rate, so temporal windows see a steady clip."""
+
+
+def is_image_path(path: str | Path) -> bool:
+    """True for file names that look like still photos (by extension), before anything is read."""
+    return Path(path).suffix.lower() in IMAGE_EXTENSIONS
+
+
+class ImageSource(Source):
+    """`repeat` copies of one photo; each read returns its own array so callers may draw on it."""
+
+    def __init__(self, path: str | Path, repeat: int, fps: float = NOMINAL_FPS) -> None:
+        self.path = Path(path)
+        self.repeat = repeat
+        self._fps = fps
+        self.name = f"image {self.path.name}"
+        self._image: np.ndarray | None = None
+        self._index = 0
+
+    def open(self) -> None:
+        if self.repeat < 1:
+            raise SourceError(f"an image source needs at least 1 frame, not {self.repeat}")
+        if not self.path.exists():
+            raise SourceError(f"{self.path}: no such file")
+        if self.path.is_dir():
+            raise SourceError(f"{self.path} is a directory, not an image file")
+        self._image = _read_bgr(self.path)
+        self._index = 0
+
+    def read(self) -> Frame | None:
+        if self._image is None or self._index >= self.repeat:
+            return None
+        frame = Frame(
+            image=self._image.copy(),
+            index=self._index,
+            timestamp=self._index / self._fps,
+            captured_at=time.perf_counter(),
+        )
+        self._index += 1
+        return frame
+
+    def close(self) -> None:
+        self._image = None
+
+    @property
+    def size(self) -> tuple[int, int]:
+        if self._image is None:
+            return (0, 0)
+        return (int(self._image.shape[1]), int(self._image.shape[0]))
+
+    @property
+    def fps(self) -> float:
+        return self._fps
+
+    @property
+    def frame_count(self) -> int:
+        return self.repeat
+
+    @property
+    def is_live(self) -> bool:
+        return False
+
+
+def _read_bgr(path: Path) -> np.ndarray:
+    """OpenCV first (fast); Pillow for what OpenCV cannot read (e.g. GIF)."""
+    data = np.fromfile(str(path), dtype=np.uint8)
+    image = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
+    if image is not None:
+        return image
+    try:
+        with Image.open(path) as opened:
+            rgb = ImageOps.exif_transpose(opened).convert("RGB")
+    except (UnidentifiedImageError, OSError, ValueError):
+        raise SourceError(f"{path} is not a readable image") from None
+    return cv2.cvtColor(np.asarray(rgb), cv2.COLOR_RGB2BGR)

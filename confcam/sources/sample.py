@@ -1,0 +1,20 @@
+"""The bundled sample clip, so confcam can be tried (and tested) without a camera or a call."""
+
+from __future__ import annotations
+
+from confcam.errors import SourceError
+from confcam.paths import sample_clip
+from confcam.sources.file import FileSource
+
+
+class SampleSource(FileSource):
+    """confcam/assets/sample.mp4 (one person, changing expressions; see assets/README.md)."""
+
+    def __init__(self, pace: bool = False, loop: bool = False) -> None:
+        super().__init__(sample_clip(), pace=pace, loop=loop)
+        self.name = "sample clip"
+
+    def open(self) -> None:
+        if not self.path.is_file():
+            raise SourceError(f"the bundled sample clip is missing ({self.path}); reinstall confcam")
+        super().open()

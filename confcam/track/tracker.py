@@ -1,0 +1,174 @@
+"""FaceTracker: stable ids across frames, and each face's own window of its last t crops.
+
+The distance between tracks and detections is a parameter (as in norfair), so a caller can trade
+IoU for centre distance without touching the matching logic.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from confcam.types import Detections
+
+DistanceFn = Callable[[np.ndarray, np.ndarray], np.ndarray]
+"""(T, 4) track boxes, (D, 4) detection boxes (x1, y1, x2, y2) -> (T, D) distances; lower is closer."""
+
+
+def iou_distance(track_boxes: np.ndarray, det_boxes: np.ndarray) -> np.ndarray:
+    """1 - IoU: 0 for identical boxes, 1 for disjoint ones."""
+    a = track_boxes[:, None, :]
+    b = det_boxes[None, :, :]
+    iw = np.clip(np.minimum(a[..., 2], b[..., 2]) - np.maximum(a[..., 0], b[..., 0]), 0, None)
+    ih = np.clip(np.minimum(a[..., 3], b[..., 3]) - np.maximum(a[..., 1], b[..., 1]), 0, None)
+    inter = iw * ih
+    area_a = (a[..., 2] - a[..., 0]) * (a[..., 3] - a[..., 1])
+    area_b = (b[..., 2] - b[..., 0]) * (b[..., 3] - b[..., 1])
+    union = np.maximum(area_a + area_b - inter, 1e-6)
+    return 1.0 - inter / union
+
+
+def centre_distance(track_boxes: np.ndarray, det_boxes: np.ndarray) -> np.ndarray:
+    """Centre distance in units of the track's face size: robust to fast motion and tiny faces."""
+    ca = (track_boxes[:, None, :2] + track_boxes[:, None, 2:]) / 2
+    cb = (det_boxes[None, :, :2] + det_boxes[None, :, 2:]) / 2
+    size = np.maximum(track_boxes[:, None, 2:] - track_boxes[:, None, :2], 1.0).mean(axis=-1)
+    return np.linalg.norm(ca - cb, axis=-1) / size
+
+
+@dataclass(frozen=True)
+class TrackerConfig:
+    window: int = 5
+    """t: how many crops each face keeps."""
+    max_distance: float = 0.8
+    """Pairs farther apart than this never match (with iou_distance: IoU below 0.2)."""
+    min_hits: int = 2
+    """A new face gets an id only after this many consecutive detections (no ids for flukes)."""
+    max_missed: int = 10
+    """Frames a face may go undetected before its track, and its crops, are forgotten."""
+
+
+@dataclass
+class Track:
+    """One face over time. Its crops live only as long as the track."""
+
+    box: np.ndarray
+    window: deque[np.ndarray]
+    track_id: int = 0
+    """0 while tentative; the shown id is handed out on confirmation, so ids count people, not flukes."""
+    hits: int = 1
+    missed: int = 0
+
+    @property
+    def confirmed(self) -> bool:
+        return self.track_id > 0
+
+
+def greedy_match(distances: np.ndarray, max_distance: float) -> list[tuple[int, int]]:
+    """Pairs (track, detection) by increasing distance; with a handful of faces this equals Hungarian."""
+    pairs: list[tuple[int, int]] = []
+    if distances.size == 0:
+        return pairs
+    order = np.argsort(distances, axis=None)
+    used_t: set[int] = set()
+    used_d: set[int] = set()
+    for flat in order:
+        t, d = divmod(int(flat), distances.shape[1])
+        if distances[t, d] > max_distance:
+            break
+        if t in used_t or d in used_d:
+            continue
+        used_t.add(t)
+        used_d.add(d)
+        pairs.append((t, d))
+    return pairs
+
+
+class FaceTracker:
+    """Assigns stable ids to detections and keeps each face's FIFO of crops."""
+
+    def __init__(self, config: TrackerConfig = TrackerConfig(), distance: DistanceFn = iou_distance) -> None:
+        self.config = config
+        self._distance = distance
+        self._tracks: list[Track] = []
+        self._next_id = 1
+        self.ended: list[int] = []
+        """Ids of confirmed tracks that ended in the last update()."""
+
+    @property
+    def tracks(self) -> list[Track]:
+        return [t for t in self._tracks if t.confirmed]
+
+    def update(self, detections: Detections) -> Detections:
+        """Match this frame's faces to tracks; returns the confirmed, matched faces with track_ids set."""
+        boxes = detections.boxes
+        track_boxes = np.array([t.box for t in self._tracks], dtype=np.float32).reshape(-1, 4)
+        pairs = greedy_match(self._distance(track_boxes, boxes), self.config.max_distance)
+        matched_tracks = {t for t, _ in pairs}
+        matched_dets = {d for _, d in pairs}
+
+        ids = np.zeros(len(detections), dtype=np.int64)
+        for t_index, d_index in pairs:
+            track = self._tracks[t_index]
+            track.box = boxes[d_index].copy()
+            track.hits += 1
+            track.missed = 0
+            self._confirm_if_ready(track)
+            ids[d_index] = track.track_id
+
+        self.ended = []
+        survivors: list[Track] = []
+        for t_index, track in enumerate(self._tracks):
+            if t_index not in matched_tracks:
+                track.missed += 1
+            if track.missed > self.config.max_missed or (not track.confirmed and track.missed > 0):
+                if track.confirmed:
+                    self.ended.append(track.track_id)
+                track.window.clear()
+                continue
+            survivors.append(track)
+
+        for d_index in range(len(detections)):
+            if d_index in matched_dets:
+                continue
+            track = Track(boxes[d_index].copy(), deque(maxlen=self.config.window))
+            self._confirm_if_ready(track)
+            survivors.append(track)
+            ids[d_index] = track.track_id
+        self._tracks = survivors
+
+        keep = np.flatnonzero(ids > 0)
+        return detections[keep].with_fields(track_ids=ids[keep])
+
+    def _confirm_if_ready(self, track: Track) -> None:
+        if not track.confirmed and track.hits >= self.config.min_hits:
+            track.track_id = self._next_id
+            self._next_id += 1
+
+    def push(self, track_ids: np.ndarray, crops: np.ndarray) -> None:
+        """Append one crop per face to its track's window."""
+        by_id = {t.track_id: t for t in self._tracks}
+        for track_id, crop in zip(track_ids.tolist(), crops):
+            by_id[track_id].window.append(crop)
+
+    def windows(self, track_ids: np.ndarray) -> np.ndarray:
+        """(N, t, H, W) windows; a face with fewer than t crops is padded by repeating its first crop,
+        so it gets a label at once."""
+        by_id = {t.track_id: t for t in self._tracks}
+        t = self.config.window
+        out = []
+        for track_id in track_ids.tolist():
+            crops = list(by_id[track_id].window)
+            out.append(np.stack([crops[0]] * (t - len(crops)) + crops))
+        if not out:
+            return np.zeros((0, t, 0, 0), dtype=np.float32)
+        return np.stack(out).astype(np.float32, copy=False)
+
+    def reset(self) -> None:
+        self.ended = [t.track_id for t in self._tracks if t.confirmed]
+        for track in self._tracks:
+            track.window.clear()
+        self._tracks = []
