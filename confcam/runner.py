@@ -65,8 +65,11 @@ class Runner:
         self.stats = RunStats()
         self._draw = bool(self.annotators) and any(s.needs_image for s in self.sinks)
 
-    def run(self) -> RunStats:
-        """Sinks are closed with success=False on any error, so no output is left half-written."""
+    def run(self, on_started: Callable[[], None] | None = None) -> RunStats:
+        """Sinks are closed with success=False on any error, so no output is left half-written.
+
+        on_started runs once the source and sinks are open, so nothing is announced for a run that
+        cannot start."""
         with ExitStack() as stack:
             stack.enter_context(self.source)
             width, height = self.source.size
@@ -74,6 +77,8 @@ class Runner:
                 sink.open(width, height, self.source.fps)
                 stack.enter_context(sink)
             read = self._reader(stack)
+            if on_started is not None:
+                on_started()
             started = time.perf_counter()
             try:
                 while not self._done():

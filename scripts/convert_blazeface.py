@@ -118,8 +118,10 @@ class BatchDynamizer:
         raise SystemExit(f"no shape recorded for {tensor}")
 
     def _drop_unused_inits(self) -> None:
+        """Also sorts what is kept: tflite2onnx emits initializers in set order, and the file should
+        be byte-for-byte reproducible."""
         used = {name for node in self.model.graph.node for name in node.input}
-        keep = [t for t in self.model.graph.initializer if t.name in used]
+        keep = sorted((t for t in self.model.graph.initializer if t.name in used), key=lambda t: t.name)
         del self.model.graph.initializer[:]
         self.model.graph.initializer.extend(keep)
 

@@ -29,14 +29,20 @@ class ComposedAnnotator(Annotator):
         return image
 
 
-def build_annotators(style: str, sprites: EmojiSprites | None = None) -> ComposedAnnotator:
-    """The annotator of a --style; in 'all' the text goes below the face so it does not hide the emoji."""
+def build_annotators(style: str, sprites: EmojiSprites | None = None) -> list[Annotator]:
+    """The annotators of a --style, in drawing order; in 'all' the text goes below the face so it does
+    not hide the emoji, and the ring is drawn first so the emoji and text stay on top of it."""
     if style == "emoji":
-        return ComposedAnnotator([EmojiAnnotator(sprites)])
+        return [EmojiAnnotator(sprites)]
     if style == "text":
-        return ComposedAnnotator([LabelAnnotator("top")])
+        return [LabelAnnotator("top")]
     if style == "ring":
-        return ComposedAnnotator([RingAnnotator()])
+        return [RingAnnotator()]
     if style == "all":
-        return ComposedAnnotator([RingAnnotator(), EmojiAnnotator(sprites), LabelAnnotator("bottom")])
+        return [RingAnnotator(), EmojiAnnotator(sprites), LabelAnnotator("bottom")]
     raise ConfcamError(f"unknown style {style!r}: choose one of {', '.join(STYLES)}")
+
+
+def compose(style: str, sprites: EmojiSprites | None = None) -> ComposedAnnotator:
+    """The annotators of a --style as one Annotator, for callers that draw with a single object."""
+    return ComposedAnnotator(build_annotators(style, sprites))

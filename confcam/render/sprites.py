@@ -41,6 +41,11 @@ class EmojiSprites:
         self._originals: dict[str, np.ndarray | None] = {}
         self._cache: OrderedDict[tuple[str, int], Sprite] = OrderedDict()
 
+    @property
+    def cached(self) -> int:
+        """How many resized sprites are held now."""
+        return len(self._cache)
+
     def has(self, label: str) -> bool:
         return self._original(label) is not None
 

@@ -21,14 +21,16 @@ def label_text(label: str, confidence: float | None) -> str:
 
 
 class TextStyle:
-    """Font scale and thickness that stay readable from a thumbnail to a full-screen 1080p frame."""
+    """Font scale and thickness: readable on a full-screen frame, yet no wider than a gallery tile's face."""
 
-    def __init__(self, base_scale: float = 0.7, reference_height: int = 480) -> None:
+    def __init__(self, base_scale: float = 0.7, reference_height: int = 480, face_ratio: float = 1 / 150) -> None:
         self.base_scale = base_scale
         self.reference_height = reference_height
+        self.face_ratio = face_ratio
 
-    def for_frame(self, frame_height: int) -> tuple[float, int]:
-        scale = max(0.5, self.base_scale * frame_height / self.reference_height)
+    def for_face(self, frame_height: int, face_width: float) -> tuple[float, int]:
+        by_frame = self.base_scale * frame_height / self.reference_height
+        scale = max(0.5, min(by_frame, face_width * self.face_ratio))
         return scale, max(1, int(round(scale * 2)))
 
 
@@ -47,11 +49,11 @@ class LabelAnnotator(Annotator):
 
     def annotate(self, image: np.ndarray, faces: Detections, class_names: tuple[str, ...]) -> np.ndarray:
         height, width = image.shape[:2]
-        scale, thickness = self.style.for_frame(height)
         for box, label, confidence in zip(faces.boxes, face_labels(faces), face_confidences(faces)):
             if label is None:
                 continue
             text = label_text(label, confidence)
+            scale, thickness = self.style.for_face(height, float(box[2] - box[0]))
             (text_w, text_h), baseline = cv2.getTextSize(text, FONT, scale, thickness)
             pad = max(2, text_h // 3)
             box_w, box_h = text_w + 2 * pad, text_h + baseline + 2 * pad

@@ -10,6 +10,7 @@ class NullSink(Sink):
     """Takes every result and drops it."""
 
     name = "none"
+    needs_image = False
 
     def __init__(self) -> None:
         self.frames = 0

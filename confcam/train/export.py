@@ -80,6 +80,7 @@ def export_onnx(model: nn.Module, path: Path, metadata: dict[str, object]) -> Pa
         proto.producer_name = "confcam"
         onnx.checker.check_model(proto)
         onnx.save(proto, str(tmp))
+        tmp.chmod(0o644)
         tmp.replace(path)
     finally:
         tmp.unlink(missing_ok=True)

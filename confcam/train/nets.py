@@ -46,8 +46,9 @@ class SamePadMaxPool(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         top, bottom = self._pads(int(x.shape[-2]))
         left, right = self._pads(int(x.shape[-1]))
-        if top == bottom and left == right:
-            return F.max_pool2d(x, self.kernel, self.stride, padding=(top, left))
+        if bottom - top == right - left in (0, 1):
+            # One extra pixel at the end is what ceil_mode adds: a single plain MaxPool in ONNX.
+            return F.max_pool2d(x, self.kernel, self.stride, padding=(top, left), ceil_mode=bottom > top)
         x = F.pad(x, (left, right, top, bottom), value=float("-inf"))
         return F.max_pool2d(x, self.kernel, self.stride)
 

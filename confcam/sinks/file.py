@@ -1,0 +1,119 @@
+"""--sink file: the annotated video as an mp4 the user asked for."""
+
+from __future__ import annotations
+
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import numpy as np
+
+from confcam.errors import SinkError
+from confcam.sinks.atomic import AtomicOutput
+from confcam.sinks.base import Sink
+from confcam.types import Result
+
+CONTAINERS = {".mp4": "mp4", ".m4v": "mp4", ".mov": "mov", ".mkv": "matroska"}
+TIME_BASE = Fraction(1, 90_000)
+
+
+def pick_codec() -> str:
+    """H.264 where this PyAV build has it, else MPEG-4 part 2 which every build can write."""
+    return "libx264" if "libx264" in av.codecs_available else "mpeg4"
+
+
+class FileSink(Sink):
+    """Encodes results to a video file, timed by each frame's timestamp.
+
+    Frames are timed by their own timestamps, so a live capture that dropped frames still plays
+    back at the real speed. yuv420p needs even sides, so an odd last row/column is cropped.
+    """
+
+    name = "file"
+
+    def __init__(self, path: str | Path, codec: str | None = None) -> None:
+        self.path = Path(path)
+        self.codec = codec or pick_codec()
+        self._output: AtomicOutput | None = None
+        self._container: av.container.OutputContainer | None = None
+        self._stream: av.video.stream.VideoStream | None = None
+        self._size = (0, 0)
+        self._first_time: float | None = None
+        self._last_pts = -1
+
+    def open(self, width: int, height: int, fps: float) -> None:
+        container_format = CONTAINERS.get(self.path.suffix.lower())
+        if container_format is None:
+            raise SinkError(f"cannot write video {self.path}: use one of {', '.join(CONTAINERS)}")
+        even_w, even_h = width - width % 2, height - height % 2
+        if even_w < 2 or even_h < 2:
+            raise SinkError(f"cannot write video {self.path}: frames of {width}x{height} are too small")
+        self._output = AtomicOutput(self.path, self.path.suffix)
+        rate = Fraction(fps if fps > 0 else 30).limit_denominator(1001)
+        try:
+            self._container = av.open(str(self._output.temp), mode="w", format=container_format)
+            stream = self._container.add_stream(self.codec, rate=rate)
+            stream.width, stream.height, stream.pix_fmt = even_w, even_h, "yuv420p"
+            stream.time_base = TIME_BASE
+            stream.codec_context.time_base = TIME_BASE
+            if self.codec == "libx264":
+                stream.options = {"preset": "veryfast", "crf": "21"}
+            else:
+                stream.bit_rate = 4_000_000
+            self._stream = stream
+        except (av.FFmpegError, ValueError) as error:
+            self._abort()
+            raise SinkError(f"cannot write video {self.path}: {error}") from None
+        self._size = (even_w, even_h)
+
+    def write(self, result: Result) -> None:
+        if self._container is None or self._stream is None:
+            raise SinkError("file sink written before open()")
+        width, height = self._size
+        image = np.ascontiguousarray(result.image[:height, :width])
+        frame = av.VideoFrame.from_ndarray(image, format="bgr24")
+        frame.pts = self._next_pts(result.frame.timestamp)
+        frame.time_base = TIME_BASE
+        try:
+            for packet in self._stream.encode(frame):
+                self._container.mux(packet)
+        except av.FFmpegError as error:
+            raise SinkError(f"cannot write video {self.path}: {error}") from None
+
+    def _next_pts(self, timestamp: float) -> int:
+        """pts from the frame's timestamp, nudged forward so it always increases."""
+        if self._first_time is None:
+            self._first_time = timestamp
+        pts = int(round((timestamp - self._first_time) / TIME_BASE))
+        pts = max(pts, self._last_pts + 1) if self._last_pts >= 0 else max(pts, 0)
+        self._last_pts = pts
+        return pts
+
+    def close(self, success: bool = True) -> None:
+        if self._output is None:
+            return
+        if not success:
+            self._abort()
+            return
+        try:
+            if self._stream is not None and self._container is not None:
+                for packet in self._stream.encode(None):
+                    self._container.mux(packet)
+                self._container.close()
+        except av.FFmpegError as error:
+            self._abort()
+            raise SinkError(f"cannot write video {self.path}: {error}") from None
+        self._container = None
+        output, self._output = self._output, None
+        output.commit()
+
+    def _abort(self) -> None:
+        if self._container is not None:
+            try:
+                self._container.close()
+            except av.FFmpegError:
+                pass
+            self._container = None
+        if self._output is not None:
+            self._output.discard()
+            self._output = None

@@ -1,0 +1,34 @@
+"""--sink panel: a small always-on-top window listing each person and their expression."""
+
+from __future__ import annotations
+
+import cv2
+
+from confcam.render.panel import PanelRenderer
+from confcam.sinks.base import Sink
+from confcam.sinks.window import DisplayWindow
+from confcam.types import Result
+
+
+class PanelSink(Sink):
+    """Shows PanelRenderer's picture beside the call; closing it or q/Esc ends the run."""
+
+    name = "panel"
+    needs_image = False
+
+    def __init__(self, title: str = "confcam panel", renderer: PanelRenderer | None = None) -> None:
+        self.renderer = renderer or PanelRenderer()
+        self.window = DisplayWindow(title, cv2.WINDOW_AUTOSIZE | cv2.WINDOW_GUI_NORMAL, topmost=True)
+
+    @property
+    def stop_requested(self) -> bool:
+        return self.window.stop_requested
+
+    def open(self, width: int, height: int, fps: float) -> None:
+        self.window.open()
+
+    def write(self, result: Result) -> None:
+        self.window.show(self.renderer.render(result.faces, result.class_names))
+
+    def close(self, success: bool = True) -> None:
+        self.window.close()

@@ -1,0 +1,154 @@
+"""A browser (or any WebRTC peer) as a live source: `confcam start --source webrtc --sink virtualcam`.
+
+The page at the source's URL sends a camera or a shared tab; each decoded frame becomes a Frame.
+The newest peer wins, so reloading the page simply takes over.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import av
+import cv2
+
+from confcam.errors import ConfcamError, SourceError
+from confcam.sources.base import Source
+from confcam.types import Frame
+from confcam.web.server import DEFAULT_HOST, DEFAULT_PORT, ICE_TIMEOUT_S, ForwardingSessions, WebApp, WebServer
+
+
+class _FrameSlot:
+    """Thread-safe newest-frame slot between the server's event loop and the reading thread."""
+
+    def __init__(self) -> None:
+        self._condition = threading.Condition()
+        self._item: tuple[av.VideoFrame, float] | None = None
+        self._closed = False
+        self.dropped = 0
+
+    def put(self, frame: av.VideoFrame, received_at: float) -> None:
+        with self._condition:
+            if self._item is not None:
+                self.dropped += 1
+            self._item = (frame, received_at)
+            self._condition.notify_all()
+
+    def take(self, timeout: float) -> tuple[av.VideoFrame, float] | None:
+        """The newest frame; None once closed; raises TimeoutError if nothing arrives in time."""
+        with self._condition:
+            if not self._condition.wait_for(lambda: self._item is not None or self._closed, timeout=timeout):
+                raise TimeoutError
+            item, self._item = self._item, None
+            return None if self._closed else item
+
+    def close(self) -> None:
+        with self._condition:
+            self._closed = True
+            self._item = None
+            self._condition.notify_all()
+
+
+class WebRtcSource(Source):
+    """Serves the page, waits for a peer to send video, and yields its frames at the first frame's size."""
+
+    name = "webrtc"
+
+    def __init__(
+        self,
+        host: str = DEFAULT_HOST,
+        port: int = DEFAULT_PORT,
+        connect_timeout_s: float = 300.0,
+        idle_timeout_s: float = 30.0,
+        fps: float = 30.0,
+        ice_timeout_s: float = ICE_TIMEOUT_S,
+    ) -> None:
+        self.host = host
+        self.port = port
+        self.connect_timeout_s = connect_timeout_s
+        self.idle_timeout_s = idle_timeout_s
+        self.ice_timeout_s = ice_timeout_s
+        self._fps = fps
+        self._slot = _FrameSlot()
+        self._server: WebServer | None = None
+        self._size: tuple[int, int] | None = None
+        self._first: tuple[av.VideoFrame, float] | None = None
+        self._index = 0
+        self._opened_at = 0.0
+
+    @property
+    def url(self) -> str:
+        """The page to open (valid after open() has started listening; the port is real if 0 was asked)."""
+        return self._server.url if self._server is not None else f"http://{self.host}:{self.port}/"
+
+    @property
+    def server(self) -> WebServer | None:
+        return self._server
+
+    def listen(self) -> None:
+        """Start serving the page without waiting for a peer (open() calls this first)."""
+        if self._server is not None:
+            return
+        self._slot = _FrameSlot()
+        app = WebApp(ForwardingSessions(self._slot.put, self.ice_timeout_s), single_peer=True)
+        try:
+            self._server = WebServer(app, self.host, self.port).start()
+        except ConfcamError as error:
+            raise SourceError(str(error)) from None
+        self.port = self._server.port
+
+    def open(self) -> None:
+        """Blocks until the first frame arrives, because the frame size is only known then."""
+        self.listen()
+        self._opened_at = time.perf_counter()
+        try:
+            first = self._slot.take(self.connect_timeout_s)
+        except TimeoutError:
+            self.close()
+            raise SourceError(f"no browser sent video to {self.url} within {self.connect_timeout_s:g} s") from None
+        if first is None:
+            raise SourceError("the WebRTC source was closed before any video arrived")
+        self._first = first
+        self._size = (first[0].width, first[0].height)
+
+    def read(self) -> Frame | None:
+        if self._first is not None:
+            item, self._first = self._first, None
+        else:
+            try:
+                item = self._slot.take(self.idle_timeout_s)
+            except TimeoutError:
+                raise SourceError(f"no video from the browser for {self.idle_timeout_s:g} s (reload {self.url} and press Start)") from None
+        if item is None:
+            return None
+        return self._to_frame(*item)
+
+    def close(self) -> None:
+        self._slot.close()
+        server, self._server = self._server, None
+        if server is not None:
+            server.stop()
+
+    @property
+    def size(self) -> tuple[int, int]:
+        if self._size is None:
+            raise SourceError("the WebRTC source has no frame size before open()")
+        return self._size
+
+    @property
+    def fps(self) -> float:
+        return self._fps
+
+    @property
+    def dropped(self) -> int:
+        return self._slot.dropped
+
+    def _to_frame(self, video: av.VideoFrame, received_at: float) -> Frame:
+        """Frames keep the first frame's size, because sinks (a virtual camera) cannot change size mid-stream."""
+        image = video.to_ndarray(format="bgr24")
+        width, height = self.size
+        if image.shape[1] != width or image.shape[0] != height:
+            image = cv2.resize(image, (width, height), interpolation=cv2.INTER_AREA)
+        frame = Frame(image=image, index=self._index, timestamp=received_at - self._opened_at, captured_at=received_at)
+        self._index += 1
+        return frame

@@ -1,0 +1,66 @@
+"""Every user mistake on the command line: one line on stderr, exit code 2, no traceback, no output file."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from confcam.cli import main
+from tests.conftest import video
+
+
+def run_cli(capsys, args: list[str]) -> tuple[int, str]:
+    code = main(args)
+    return code, capsys.readouterr().err
+
+
+@pytest.fixture
+def bad_npz(tmp_path: Path) -> Path:
+    path = tmp_path / "bad.npz"
+    np.savez(path, images=np.zeros((3, 48, 48), np.uint8))
+    return path
+
+
+@pytest.fixture
+def text_file(tmp_path: Path) -> Path:
+    path = tmp_path / "notes.mp4"
+    path.write_text("not a video")
+    return path
+
+
+CASES = {
+    "file source without input": (["start", "--source", "file", "--sink", "none"], "--input"),
+    "window source without title": (["start", "--source", "window", "--sink", "none"], "--window-title"),
+    "missing input file": (["start", "--source", "file", "--input", "{tmp}/nope.mp4", "--sink", "none"], "nope.mp4"),
+    "input that is not a video": (["start", "--source", "file", "--input", "{text}", "--sink", "none"], "notes.mp4"),
+    "malformed region": (["start", "--source", "screen", "--region", "1,2,3", "--sink", "none"], "--region"),
+    "negative region": (["start", "--source", "screen", "--region", "0,0,-5,10", "--sink", "none"], "--region"),
+    "file sink without output": (["start", "--source", "sample", "--sink", "file"], "--output"),
+    "events sink without path": (["start", "--source", "sample", "--sink", "events"], "--events"),
+    "none mixed with another sink": (["start", "--source", "sample", "--sink", "none", "--sink", "window"], "none"),
+    "unknown source": (["start", "--source", "telepathy"], "telepathy"),
+    "unknown sink": (["start", "--sink", "printer"], "printer"),
+    "unknown model name": (["analyze", "{clip}", "--model", "no-such-model"], "no-such-model"),
+    "model path that is not onnx": (["analyze", "{clip}", "--model", "{text}"], "notes.mp4"),
+    "analyze missing file": (["analyze", "{tmp}/ghost.mp4"], "ghost.mp4"),
+    "analyze json into missing folder": (["analyze", "{clip}", "--json", "{tmp}/no/dir/out.json"], "does not exist"),
+    "demo output into missing folder": (["demo", "--no-show", "--output", "{tmp}/no/dir/demo.mp4"], "does not exist"),
+    "eval npz without x and y": (["eval", "{npz}"], "bad.npz"),
+    "eval missing npz": (["eval", "{tmp}/none.npz"], "none.npz"),
+    "unknown models info": (["models", "info", "nobody"], "nobody"),
+    "zero max frames": (["start", "--source", "sample", "--sink", "none", "--max-frames", "0"], "max-frames"),
+}
+
+
+@pytest.mark.parametrize("args,needle", list(CASES.values()), ids=list(CASES))
+def test_user_mistake_gives_one_line_and_exit_code_2(capsys, tmp_path, text_file, bad_npz, args, needle):
+    clip = video("single_face.mp4")
+    filled = [a.format(tmp=tmp_path, text=text_file, npz=bad_npz, clip=clip) for a in args]
+    code, err = run_cli(capsys, filled)
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert code == 2
+    assert len(lines) == 1, err
+    assert lines[0].startswith("confcam: error:")
+    assert needle in lines[0]
+    assert "Traceback" not in err
+    assert not list((tmp_path).glob("**/*.json")) and not list(tmp_path.glob("**/demo*.mp4"))

@@ -1,0 +1,119 @@
+"""The product path on real clips: real detector, real models, real sinks, driven from the CLI."""
+
+import json
+from pathlib import Path
+
+import av
+import cv2
+import numpy as np
+import pytest
+
+from confcam.build import build_pipeline
+from confcam.cli import main
+from confcam.config import PipelineConfig
+from confcam.pipeline import FacePipeline
+from confcam.sources.file import FileSource
+from confcam.track.tracker import iou_distance
+from tests.conftest import video
+
+LABELS = ["angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"]
+
+
+def frames_of(path: Path) -> int:
+    with av.open(str(path)) as container:
+        return sum(1 for _ in container.decode(video=0))
+
+
+def test_demo_writes_an_annotated_clip_and_a_summary(tmp_path, capsys):
+    out = tmp_path / "demo.mp4"
+    assert main(["demo", "--no-show", "--output", str(out)]) == 0
+    err = capsys.readouterr().err
+    assert "Person 1" in err
+    assert frames_of(out) == 472
+    assert not [p for p in tmp_path.iterdir() if p.name != "demo.mp4"]
+
+
+def test_analyze_json_follows_the_contract(tmp_path):
+    out = tmp_path / "a.json"
+    clip = video("single_face.mp4")
+    assert main(["analyze", str(clip), "--json", str(out)]) == 0
+    doc = json.loads(out.read_text())
+    assert {k: doc[k] for k in ("frames", "width", "height")} == {"frames": 72, "width": 640, "height": 360}
+    assert doc["labels"] == LABELS and doc["model"] and doc["fps"] == pytest.approx(30, abs=0.1)
+    assert len(doc["tracks"]) == 1
+    track = doc["tracks"][0]
+    assert set(track) == {"id", "first_frame", "last_frame", "frames"}
+    assert len(track["frames"]) >= 0.9 * 72
+    for f in track["frames"]:
+        assert set(f) == {"frame", "box", "probs", "label", "confidence"}
+        assert len(f["box"]) == 4 and f["box"][2] > 20 and f["box"][3] > 20
+        assert sum(f["probs"]) == pytest.approx(1, abs=1e-3)
+        assert f["label"] in LABELS + ["uncertain"]
+
+
+def test_a_photo_is_analysed_as_a_still_clip(tmp_path):
+    with FileSource(video("WolfgangLanger_Pexels.mp4")) as source:
+        frame = source.read()
+    photo = tmp_path / "face.jpg"
+    cv2.imwrite(str(photo), frame.image)
+    out = tmp_path / "photo.json"
+    assert main(["analyze", str(photo), "--json", str(out)]) == 0
+    doc = json.loads(out.read_text())
+    assert len(doc["tracks"]) == 1
+    labels = {f["label"] for f in doc["tracks"][0]["frames"]}
+    assert len(labels) == 1
+
+
+def test_events_sink_writes_one_line_per_frame(tmp_path):
+    out = tmp_path / "e.jsonl"
+    clip = video("single_face.mp4")
+    args = ["start", "--source", "file", "--input", str(clip), "--sink", "events", "--events", str(out), "--max-frames", "30"]
+    assert main(args) == 0
+    lines = [json.loads(line) for line in out.read_text().splitlines()]
+    frames = [line["frame"] for line in lines]
+    assert len(lines) == 30 and frames == sorted(set(frames))
+    assert sum(bool(line["tracks"]) for line in lines) >= 25
+
+
+def pipeline_results(path: Path) -> tuple[list, list[list[int]], FacePipeline]:
+    """Per frame: the faces, and the ids of tracks that ended on that frame."""
+    pipeline = build_pipeline(PipelineConfig())
+    results, ended = [], []
+    with FileSource(path) as source:
+        while (frame := source.read()) is not None:
+            results.append(pipeline.process(frame))
+            ended.append(list(pipeline.tracker.ended))
+    return results, ended, pipeline
+
+
+def test_faces_keep_their_ids_from_frame_to_frame_in_a_multi_person_clip():
+    results, _, _ = pipeline_results(video("short_hamilton_clip.mp4"))
+    assert max(len(r) for r in results) >= 2
+    assert sum(len(r) >= 2 for r in results) >= 10
+    switches = 0
+    for before, after in zip(results, results[1:]):
+        if len(before) and len(after):
+            overlap = 1 - iou_distance(before.boxes, after.boxes)
+            for i, j in zip(*np.nonzero(overlap > 0.5)):
+                switches += int(before.track_ids[i] != after.track_ids[j])
+    assert switches == 0
+
+
+def test_a_track_ends_and_frees_its_crops_when_the_face_leaves():
+    results, ended, pipeline = pipeline_results(video("face_noface.mov"))
+    seen = [i for i, r in enumerate(results) if 1 in r.track_ids.tolist()]
+    assert seen[0] < 5 and len(seen) >= 60
+    end_frame = next(i for i, ids in enumerate(ended) if 1 in ids)
+    assert seen[-1] < end_frame <= seen[-1] + pipeline.tracker.config.max_missed + 1
+    assert 1 not in [t.track_id for t in pipeline.tracker.tracks]
+
+
+def test_models_list_json_contract(capsys):
+    assert main(["models", "list", "--json"]) == 0
+    entries = json.loads(capsys.readouterr().out)
+    by_name = {e["name"]: e for e in entries}
+    assert {"minixception-2d", "timeconvnet-minixception", "blazeface-short"} <= set(by_name)
+    assert by_name["timeconvnet-minixception"]["default"] and by_name["timeconvnet-minixception"]["window"] == 5
+    for e in entries:
+        assert {"name", "kind", "path", "default", "window", "input_size", "labels"} <= set(e)
+        assert e["kind"] in ("expression", "detector")
