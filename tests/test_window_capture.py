@@ -1,0 +1,361 @@
+"""Screen and window capture under Xvfb, against a real clip played in a real "Zoom Meeting" window.
+
+Needs the Debian package xvfb (the tests skip with that reason without it). The window is an
+OpenCV (Qt) window in a child process; it is moved and resized with python-xlib, like a window
+manager would, and closed by ending the process.
+"""
+
+from __future__ import annotations
+
+import os
+import select
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import video
+
+from confcam.errors import SourceError
+from confcam.sources.file import FileSource
+from confcam.sources.latest import LatestFrameReader
+from confcam.sources.screen import ScreenSource, list_monitors
+from confcam.sources.window import WindowSource, letterbox, list_windows
+
+pytestmark = pytest.mark.display
+
+SCREEN = (1280, 720)
+CLIP = "WolfgangLanger_Pexels.mp4"
+STEP, SHOWN = 12, 6
+"""The player cycles through every STEP-th frame of the clip, SHOWN of them."""
+MEETING_AT = (200, 100)
+
+PLAYER = """
+import sys, time
+import cv2  # before av: the two wheels bundle different libxcb builds under one name
+import av
+import numpy as np
+
+path, step, shown, x, y = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])
+frames = []
+with av.open(path) as container:
+    for i, frame in enumerate(container.decode(video=0)):
+        if i % step == 0:
+            frames.append(frame.to_ndarray(format="bgr24"))
+        if len(frames) == shown:
+            break
+flags = cv2.WINDOW_AUTOSIZE | cv2.WINDOW_GUI_NORMAL
+cv2.namedWindow("Zoom Meeting", flags)
+cv2.moveWindow("Zoom Meeting", x, y)
+cv2.namedWindow("Zoom", flags)
+cv2.moveWindow("Zoom", 0, 0)
+toolbar = np.full((60, 200, 3), 90, np.uint8)
+deadline = time.monotonic() + 60
+k = 0
+while time.monotonic() < deadline:
+    cv2.imshow("Zoom Meeting", frames[k % len(frames)])
+    cv2.imshow("Zoom", toolbar)
+    cv2.waitKey(100)
+    if k == 0:
+        print("ready", flush=True)
+    k += 1
+"""
+
+
+def start_xvfb(width: int, height: int) -> tuple[subprocess.Popen, str]:
+    """An Xvfb on a free display number it picks itself (-displayfd), so parallel runs do not collide."""
+    if shutil.which("Xvfb") is None:
+        pytest.skip("Xvfb is not installed (apt-get install xvfb)")
+    read_end, write_end = os.pipe()
+    server = subprocess.Popen(
+        ["Xvfb", "-displayfd", str(write_end), "-screen", "0", f"{width}x{height}x24", "-nolisten", "tcp"],
+        pass_fds=(write_end,),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    os.close(write_end)
+    ready, _, _ = select.select([read_end], [], [], 10)
+    number = os.read(read_end, 32).decode().strip() if ready else ""
+    os.close(read_end)
+    if not number:
+        server.kill()
+        server.wait()
+        pytest.skip("Xvfb did not start within 10 s")
+    return server, f":{number}"
+
+
+@pytest.fixture(scope="session")
+def xvfb() -> Iterator[str]:
+    server, display = start_xvfb(*SCREEN)
+    yield display
+    server.terminate()
+    server.wait(timeout=10)
+
+
+@pytest.fixture
+def display(xvfb: str, monkeypatch: pytest.MonkeyPatch) -> str:
+    monkeypatch.setenv("DISPLAY", xvfb)
+    return xvfb
+
+
+@pytest.fixture(scope="module")
+def shown_frames() -> list[np.ndarray]:
+    """The frames the player shows, decoded by FileSource: what a capture must match."""
+    frames = []
+    with FileSource(video(CLIP)) as clip:
+        for i in range(STEP * SHOWN):
+            frame = clip.read()
+            if i % STEP == 0:
+                frames.append(frame.image)
+    return frames
+
+
+@pytest.fixture
+def player(display: str) -> Iterator[subprocess.Popen]:
+    """A "Zoom Meeting" window (the clip, 640x360) and a small "Zoom" toolbar window."""
+    process = subprocess.Popen(
+        [sys.executable, "-c", PLAYER, str(video(CLIP)), str(STEP), str(SHOWN), *map(str, MEETING_AT)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    ready, _, _ = select.select([process.stdout], [], [], 20)
+    if not ready or process.stdout.readline().strip() != "ready":
+        process.kill()
+        pytest.fail("the OpenCV player window did not come up under Xvfb")
+    wait_for(lambda: any(w["title"] == "Zoom Meeting" for w in list_windows()), "the player window")
+    yield process
+    process.kill()
+    process.wait(timeout=10)
+
+
+def wait_for(condition: Callable[[], bool], what: str, timeout: float = 5.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out waiting for {what}")
+        time.sleep(0.05)
+
+
+def distance_to_clip(image: np.ndarray, shown: list[np.ndarray]) -> float:
+    """Mean absolute difference to the closest frame the player shows (0 for an exact capture)."""
+    return min(float(np.abs(image.astype(np.int16) - f.astype(np.int16)).mean()) for f in shown)
+
+
+def distance_between_shown(shown: list[np.ndarray]) -> float:
+    """How different two shown frames are: a capture of the wrong thing is at least this far off."""
+    return min(
+        float(np.abs(a.astype(np.int16) - b.astype(np.int16)).mean()) for a, b in zip(shown, shown[1:])
+    )
+
+
+class XWindowMover:
+    """Moves and resizes a window the way a window manager would (ConfigureWindow)."""
+
+    def __init__(self, handle: int) -> None:
+        from Xlib import display
+
+        self._display = display.Display()
+        self._window = self._display.create_resource_object("window", handle)
+
+    def configure(self, **geometry: int) -> None:
+        self._window.configure(**geometry)
+        self._display.sync()
+
+    def close(self) -> None:
+        self._display.close()
+
+
+def test_list_monitors_reports_the_xvfb_screen(display: str) -> None:
+    monitors = list_monitors()
+    assert [(m["index"], m["width"], m["height"]) for m in monitors] == [(1, *SCREEN)]
+
+
+def test_screen_region_captures_what_the_meeting_window_shows(
+    player: subprocess.Popen, shown_frames: list[np.ndarray]
+) -> None:
+    height, width = shown_frames[0].shape[:2]
+    with ScreenSource(monitor=1, region=(*MEETING_AT, width, height)) as source:
+        assert source.size == (width, height)
+        frames = [source.read() for _ in range(3)]
+    assert [f.index for f in frames] == [0, 1, 2]
+    for frame in frames:
+        assert frame.image.shape == (height, width, 3)
+        assert distance_to_clip(frame.image, shown_frames) < 1.0
+    with ScreenSource(monitor=1) as whole:
+        assert whole.size == SCREEN
+        screen = whole.read().image
+    x, y = MEETING_AT
+    assert distance_to_clip(screen[y : y + height, x : x + width], shown_frames) < 1.0
+
+
+@pytest.mark.parametrize(
+    "monitor, region, problem",
+    [
+        (2, None, "no monitor 2"),
+        (-1, None, "no monitor -1"),
+        (1, (1000, 0, 400, 100), "does not fit monitor 1"),
+        (1, (0, 600, 100, 200), "does not fit monitor 1"),
+        (1, (-5, 0, 100, 100), "does not fit monitor 1"),
+        (1, (0, 0, 0, 100), "does not fit monitor 1"),
+    ],
+)
+def test_screen_source_rejects_bad_monitor_or_region(
+    display: str, monitor: int, region: tuple[int, int, int, int] | None, problem: str
+) -> None:
+    with pytest.raises(SourceError) as caught:
+        ScreenSource(monitor=monitor, region=region).open()
+    assert problem in str(caught.value)
+    assert "\n" not in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    "action",
+    [
+        lambda: ScreenSource().open(),
+        lambda: WindowSource("zoom").open(),
+        list_monitors,
+        list_windows,
+    ],
+    ids=["screen", "window", "list_monitors", "list_windows"],
+)
+def test_missing_x_display_is_reported_as_such(monkeypatch: pytest.MonkeyPatch, action: Callable[[], object]) -> None:
+    monkeypatch.delenv("DISPLAY", raising=False)
+    with pytest.raises(SourceError, match="DISPLAY is not set"):
+        action()
+
+
+def test_screen_rate_is_paced_to_the_requested_fps(display: str) -> None:
+    with ScreenSource(monitor=1, region=(0, 0, 64, 64), fps=20) as source:
+        source.read()
+        started = time.perf_counter()
+        for _ in range(6):
+            source.read()
+        elapsed = time.perf_counter() - started
+    assert elapsed >= 0.9 * 6 / 20
+
+
+def test_list_windows_gives_titles_and_client_rectangles(player: subprocess.Popen) -> None:
+    windows = {w["title"]: w for w in list_windows()}
+    meeting = windows["Zoom Meeting"]
+    assert (meeting["x"], meeting["y"], meeting["w"], meeting["h"]) == (*MEETING_AT, 640, 360)
+    assert (windows["Zoom"]["w"], windows["Zoom"]["h"]) == (200, 60)
+
+
+def test_window_found_by_part_of_its_title_is_the_largest_match_and_shows_the_clip(
+    player: subprocess.Popen, shown_frames: list[np.ndarray]
+) -> None:
+    with WindowSource("zoom") as source:
+        assert source.window is not None and source.window.title == "Zoom Meeting"
+        assert source.size == (640, 360)
+        frames = [source.read() for _ in range(4)]
+    assert [f.index for f in frames] == [0, 1, 2, 3]
+    assert all(b.timestamp > a.timestamp for a, b in zip(frames, frames[1:]))
+    for frame in frames:
+        assert distance_to_clip(frame.image, shown_frames) < 1.0
+    assert distance_between_shown(shown_frames) > 5.0
+
+
+def test_window_capture_follows_the_window_when_it_moves(
+    player: subprocess.Popen, shown_frames: list[np.ndarray]
+) -> None:
+    with WindowSource("Zoom Meeting") as source:
+        assert distance_to_clip(source.read().image, shown_frames) < 1.0
+        mover = XWindowMover(source.window.handle)
+        try:
+            mover.configure(x=560, y=330)
+        finally:
+            mover.close()
+        time.sleep(0.3)
+        moved = [source.read() for _ in range(3)]
+        with ScreenSource(monitor=1, region=(*MEETING_AT, 640, 360)) as old_place:
+            left_behind = old_place.read().image
+    for frame in moved:
+        assert frame.image.shape == (360, 640, 3)
+        assert distance_to_clip(frame.image, shown_frames) < 1.0
+    assert distance_to_clip(left_behind, shown_frames) > 5.0
+
+
+def test_resized_window_is_letterboxed_to_the_size_it_had_at_open(
+    player: subprocess.Popen, shown_frames: list[np.ndarray]
+) -> None:
+    with WindowSource("zoom meeting") as source:
+        mover = XWindowMover(source.window.handle)
+        try:
+            mover.configure(width=320, height=360)
+        finally:
+            mover.close()
+        time.sleep(0.3)
+        frame = source.read()
+    assert source.size == (640, 360)
+    assert frame.image.shape == (360, 640, 3)
+    left_bar, middle, right_bar = frame.image[:, :160], frame.image[:, 160:480], frame.image[:, 480:]
+    assert left_bar.max() == 0 and right_bar.max() == 0
+    assert middle.mean() > 20
+
+
+def test_window_source_ends_soon_after_the_window_is_closed(player: subprocess.Popen) -> None:
+    with WindowSource("zoom meeting") as source:
+        assert source.read() is not None
+        player.kill()
+        player.wait(timeout=10)
+        started = time.perf_counter()
+        results = [source.read() for _ in range(5)]
+        ended_after = time.perf_counter() - started
+        assert results[-1] is None
+        assert results.count(None) >= 4
+    assert ended_after < 2.0
+
+
+def test_unknown_title_is_refused_with_the_open_windows(player: subprocess.Popen) -> None:
+    with pytest.raises(SourceError) as caught:
+        WindowSource("Teams call").open()
+    message = str(caught.value)
+    assert 'no window title contains "Teams call"' in message
+    assert '"Zoom Meeting"' in message
+    assert "\n" not in message
+
+
+@pytest.mark.parametrize("title", ["", "   "])
+def test_empty_title_is_refused(display: str, title: str) -> None:
+    with pytest.raises(SourceError, match="empty"):
+        WindowSource(title).open()
+
+
+@pytest.mark.parametrize(
+    "size, window, bars",
+    [((640, 360), (320, 360), "sides"), ((640, 360), (640, 180), "none"), ((640, 360), (640, 720), "sides")],
+)
+def test_letterbox_keeps_aspect_ratio_and_pads_with_black(
+    shown_frames: list[np.ndarray], size: tuple[int, int], window: tuple[int, int], bars: str
+) -> None:
+    import cv2
+
+    picture = cv2.resize(shown_frames[0], window)
+    fitted = letterbox(picture, size)
+    assert fitted.shape == (size[1], size[0], 3)
+    if bars == "sides":
+        assert fitted[:, :100].max() == 0 and fitted[:, -100:].max() == 0
+    else:
+        assert float(np.abs(fitted.astype(np.int16) - shown_frames[0].astype(np.int16)).mean()) < 4.0
+
+
+def test_reader_raises_in_the_callers_thread_when_the_display_dies(monkeypatch: pytest.MonkeyPatch) -> None:
+    server, private_display = start_xvfb(320, 240)
+    monkeypatch.setenv("DISPLAY", private_display)
+    try:
+        with ScreenSource(monitor=1) as source, LatestFrameReader(source) as reader:
+            assert reader.read(timeout=5.0).image.shape == (240, 320, 3)
+            server.terminate()
+            server.wait(timeout=10)
+            with pytest.raises(SourceError, match="screen capture of 320x240"):
+                for _ in range(100):
+                    reader.read(timeout=5.0)
+    finally:
+        if server.poll() is None:
+            server.kill()
+            server.wait()
