@@ -12,7 +12,8 @@ from confcam.classify.model import ExpressionModel
 from confcam.classify.registry import ModelRegistry
 from confcam.classify.smoother import ExpressionSmoother
 from confcam.config import PipelineConfig, SinkConfig, SinkKind, SourceConfig, SourceKind, Style
-from confcam.detect.blazeface import BlazeFaceDetector
+from confcam.detect.base import FaceDetector
+from confcam.detect.blazeface import BlazeFaceDetector, MultiRangeDetector
 from confcam.errors import ConfcamError, SinkError
 from confcam.pipeline import FacePipeline
 from confcam.render import build_annotators as _annotators_for_style
@@ -24,7 +25,7 @@ from confcam.track.tracker import FaceTracker
 def build_pipeline(config: PipelineConfig, registry: ModelRegistry | None = None) -> FacePipeline:
     registry = registry or ModelRegistry()
     model = ExpressionModel(registry.resolve(config.model, "expression").path, threads=config.threads)
-    detector = BlazeFaceDetector(registry.resolve(config.detector, "detector").path, threads=config.threads)
+    detector = build_detector(config.detector, registry)
     tracker = FaceTracker(replace(config.tracker, window=model.info.window))
     return FacePipeline(
         detector=detector,
@@ -33,6 +34,14 @@ def build_pipeline(config: PipelineConfig, registry: ModelRegistry | None = None
         model=model,
         smoother=ExpressionSmoother(model.info.labels, config.smoother),
     )
+
+
+def build_detector(spec: str | None, registry: ModelRegistry) -> FaceDetector:
+    """One BlazeFace file, or several pooled into one NMS when the spec joins names with '+'."""
+    infos = registry.resolve_all(spec, "detector")
+    if len(infos) == 1:
+        return BlazeFaceDetector(infos[0].path)
+    return MultiRangeDetector([BlazeFaceDetector(info.path, pooled=True) for info in infos])
 
 
 def build_annotators(style: Style) -> list[Annotator]:

@@ -79,7 +79,7 @@ class PipelineConfig:
     model: str | None = None
     """Expression model name or path; None means the registry's default."""
     detector: str | None = None
-    """Detector model name or path; None means the registry's default."""
+    """Detector model name or path ('a+b' pools several); None means the registry's default."""
     style: Style = Style.emoji
     threads: int = 2
     tracker: TrackerConfig = field(default_factory=TrackerConfig)

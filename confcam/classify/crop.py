@@ -13,9 +13,9 @@ run on the 3,589 FER2013 PublicTest faces (upscaled x3, padded) finds a box whos
 the FER2013 frame (so grow ~0.07 per side) and whose centre sits 0.10 x side below the frame's
 centre. Re-cropping those faces from the BlazeFace boxes and classifying them with the bundled
 mini-Xception then picked the rule: grow 0.03/0.07/0.11 x shift 0/0.05/0.10 gave 0.636-0.650
-accuracy on the 3,495 faces it found, against 0.654 for their original FER2013 crops, best at grow=0.07, shift=0.05 (0.650 without
-eye alignment, 0.645 with it; FER2013 faces are not eye-aligned, live faces tilt, so alignment stays
-on). The thesis' "grow the box 10 % per side" was for looser Haar-style boxes; BlazeFace boxes are
+accuracy on the 3,495 faces it found, against 0.654 for their original FER2013 crops, best at
+grow=0.07, shift=0.05 (0.650 without eye alignment, 0.645 with it; FER2013 faces are not
+eye-aligned, live faces tilt, so alignment stays on). The thesis' "grow the box 10 % per side" was for looser Haar-style boxes; BlazeFace boxes are
 tighter and sit lower on the face (more chin, less forehead) than FER2013's framing.
 """
 
@@ -74,7 +74,8 @@ class FaceCropper:
     """One grayscale size x size crop per face, float32 in [0, 1], one warpAffine per face.
 
     Faces at the frame edge get the edge pixels repeated, so the framing never changes near a border.
-    Large faces are first reduced with area averaging so the small crop is not aliased.
+    A face more than twice the crop size is first area-reduced by an integer factor (only the
+    pixels the rotated square covers), so the crop is not aliased; the warp then scales by 0.5-1.
     """
 
     def __init__(self, size: int, rule: CropRule | str = CropRule()) -> None:
@@ -86,14 +87,24 @@ class FaceCropper:
     def crop(self, image: np.ndarray, faces: Detections) -> np.ndarray:
         """(N, size, size) float32 crops of a BGR (or gray) uint8 frame, one per detected face."""
         out = np.empty((len(faces), self.size, self.size), np.uint8)
-        gray = image if image.ndim == 2 else None
         for i in range(len(faces)):
-            source, matrix = self._source_and_matrix(image, gray, faces.boxes[i], faces.landmarks[i])
-            warped = cv2.warpAffine(
-                source, matrix, (self.size, self.size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
-            )
-            out[i] = warped if warped.ndim == 2 else cv2.cvtColor(warped, cv2.COLOR_BGR2GRAY)
+            out[i] = self._one(image, faces.boxes[i], faces.landmarks[i])
         return out.astype(np.float32) * np.float32(1.0 / 255.0)
+
+    def _one(self, image: np.ndarray, box: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
+        angle = self._angle(landmarks)
+        cx, cy, side = self._square(box, angle)
+        factor = int(side / (2 * self.size))
+        if factor >= 2:
+            image, cx, cy, side = self._reduced(image, cx, cy, side, angle, factor)
+        warped = cv2.warpAffine(
+            image,
+            self._matrix(cx, cy, side, angle, self.size),
+            (self.size, self.size),
+            flags=cv2.INTER_LINEAR,
+            borderMode=cv2.BORDER_REPLICATE,
+        )
+        return warped if warped.ndim == 2 else cv2.cvtColor(warped, cv2.COLOR_BGR2GRAY)
 
     def _angle(self, landmarks: np.ndarray) -> float:
         if self.rule.align == "none":
@@ -112,45 +123,30 @@ class FaceCropper:
         cy = (y1 + y2) / 2 - up * math.cos(angle) - 0.5
         return cx, cy, side * (1.0 + 2.0 * self.rule.grow)
 
-    def _source_and_matrix(
-        self, image: np.ndarray, gray: np.ndarray | None, box: np.ndarray, landmarks: np.ndarray
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """The picture to warp from and the 2x3 matrix taking it to the crop.
-
-        When the face is more than twice the crop size, its neighbourhood is first area-reduced
-        by an integer factor (cheap, and it averages the pixels a plain warp would skip).
-        """
-        angle = self._angle(landmarks)
-        cx, cy, side = self._square(box, angle)
-        source = image if gray is None else gray
-        factor = int(side / (2 * self.size))
-        if factor >= 2:
-            source, cx, cy, side = self._reduced(source, cx, cy, side, factor)
-        scale = self.size / side
+    @staticmethod
+    def _matrix(cx: float, cy: float, side: float, angle: float, out_size: int) -> np.ndarray:
+        """2x3 map from frame pixels to the out_size square: rotate by -angle about the centre, scale."""
+        scale = out_size / side
         cos, sin = math.cos(angle) * scale, math.sin(angle) * scale
-        centre = (self.size - 1) / 2
-        matrix = np.array(
+        centre = (out_size - 1) / 2
+        return np.array(
             [[cos, sin, centre - cos * cx - sin * cy], [-sin, cos, centre + sin * cx - cos * cy]], np.float64
         )
-        return source, matrix
 
     @staticmethod
     def _reduced(
-        image: np.ndarray, cx: float, cy: float, side: float, factor: int
+        image: np.ndarray, cx: float, cy: float, side: float, angle: float, factor: int
     ) -> tuple[np.ndarray, float, float, float]:
-        """The region around the face (clipped to the frame) shrunk by factor with INTER_AREA."""
-        reach = side * 0.75 + factor
+        """The frame region under the rotated square, shrunk by factor with INTER_AREA, and the
+        square's centre and side in that smaller picture. Outside the frame is left to the warp."""
+        reach = side / 2 * (abs(math.cos(angle)) + abs(math.sin(angle))) + 2 * factor
         h, w = image.shape[:2]
         x0, y0 = max(int(cx - reach), 0), max(int(cy - reach), 0)
-        x1, y1 = min(int(cx + reach) + 1, w), min(int(cy + reach) + 1, h)
-        x1, y1 = max(x1, x0 + factor), max(y1, y0 + factor)
-        x1 -= (x1 - x0) % factor
-        y1 -= (y1 - y0) % factor
-        region = image[y0:y1, x0:x1]
-        if region.shape[0] < factor or region.shape[1] < factor:
+        cols = (min(int(cx + reach) + 1, w) - x0) // factor
+        rows = (min(int(cy + reach) + 1, h) - y0) // factor
+        if cols < 2 or rows < 2:
             return image, cx, cy, side
-        small = cv2.resize(
-            region, ((x1 - x0) // factor, (y1 - y0) // factor), interpolation=cv2.INTER_AREA
-        )
-        shift = (factor - 1) / 2
-        return small, (cx - x0 - shift) / factor, (cy - y0 - shift) / factor, side / factor
+        region = image[y0 : y0 + rows * factor, x0 : x0 + cols * factor]
+        small = cv2.resize(region, (cols, rows), interpolation=cv2.INTER_AREA)
+        offset = (factor - 1) / 2
+        return small, (cx - x0 - offset) / factor, (cy - y0 - offset) / factor, side / factor

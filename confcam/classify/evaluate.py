@@ -95,7 +95,8 @@ class ModelEvaluator:
 
     def predict(self, crops: np.ndarray) -> np.ndarray:
         """(N, C) probabilities for still crops; a temporal model sees each crop repeated t times."""
-        parts = [self.model.predict(self._windows(crops[i : i + self.batch_size])) for i in range(0, len(crops), self.batch_size)]
+        step = self.batch_size
+        parts = [self.model.predict(self._windows(crops[i : i + step])) for i in range(0, len(crops), step)]
         return np.concatenate(parts) if parts else np.zeros((0, len(self.model.info.labels)), np.float32)
 
     def evaluate(self, data: LabelledCrops) -> dict[str, object]:

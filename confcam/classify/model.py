@@ -30,8 +30,8 @@ def open_session(path: Path, threads: int = 1) -> ort.InferenceSession:
     options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     options.log_severity_level = 3
-    if threads <= 1:
-        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    # Idle worker threads must not spin: capture, detection and rendering share the same two cores.
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     try:
         return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
     except Exception as exc:  # onnxruntime raises several unrelated types for a bad file
@@ -198,7 +198,8 @@ class ExpressionModel:
         """(N, t, S, S) crops in [0, 1] -> (N, C) float32 probabilities."""
         windows = np.asarray(windows)
         if windows.ndim != 4 or windows.shape[1:] != self.window_shape:
-            raise ValueError(f"expected windows of shape (N, {', '.join(map(str, self.window_shape))}), got {windows.shape}")
+            expected = ", ".join(map(str, self.window_shape))
+            raise ValueError(f"expected windows of shape (N, {expected}), got {windows.shape}")
         if len(windows) == 0:
             return np.zeros((0, len(self.info.labels)), np.float32)
         scaled = windows.astype(np.float32, copy=True)

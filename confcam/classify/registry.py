@@ -9,8 +9,9 @@ from confcam.classify.model import KINDS, ModelInfo
 from confcam.errors import ModelError
 from confcam.paths import models_dir
 
-DEFAULT_MODELS = {"expression": "timeconvnet-minixception", "detector": "blazeface-short"}
-"""The one place the default model of each kind is chosen."""
+DEFAULT_MODELS = {"expression": "timeconvnet-minixception", "detector": "blazeface-short+blazeface-full"}
+"""The one place the default model of each kind is chosen. The default detector pools two files
+("a+b"): short-range alone misses gallery-size faces, full-range alone misses close-ups."""
 
 
 @dataclass(frozen=True)
@@ -59,7 +60,12 @@ class ModelRegistry:
 
     def listing(self) -> list[dict[str, object]]:
         """The `models list --json` rows: every valid model with its info and whether it is the default."""
-        return [{**m.as_dict(), "default": m.name == DEFAULT_MODELS[m.kind]} for m in self.models()]
+        return [{**m.as_dict(), "default": m.name in DEFAULT_MODELS[m.kind].split("+")} for m in self.models()]
+
+    def resolve_all(self, spec: str | Path | None, kind: str) -> list[ModelInfo]:
+        """Like resolve(), for a spec that may pool several models with '+' (detectors)."""
+        name = self.default_name(kind) if spec is None else str(spec)
+        return [self.resolve(part, kind) for part in name.split("+")]
 
     def resolve(self, spec: str | Path | None, kind: str) -> ModelInfo:
         """The model a user named: None -> the default, a known name, or a path to an .onnx file."""
@@ -81,7 +87,9 @@ class ModelRegistry:
             if bad.name == name:
                 raise ModelError(bad.error)
         known = ", ".join(m.name for m in self.models(kind)) or "none"
-        raise ModelError(f"unknown {kind} model {name!r}; known {kind} models: {known} (or give a path to an .onnx file)")
+        raise ModelError(
+            f"unknown {kind} model {name!r}; known {kind} models: {known} (or give a path to an .onnx file)"
+        )
 
 
 def _check_kind(kind: str) -> None:

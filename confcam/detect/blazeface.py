@@ -145,6 +145,15 @@ def iou_one_to_many(box: np.ndarray, boxes: np.ndarray) -> np.ndarray:
     return inter / np.maximum(area + areas - inter, 1e-12)
 
 
+def nesting(boxes: np.ndarray, kept: np.ndarray) -> np.ndarray:
+    """Per box: the share of the smaller of (box, kept) that lies inside the other."""
+    iw = np.clip(np.minimum(boxes[:, 2], kept[2]) - np.maximum(boxes[:, 0], kept[0]), 0, None)
+    ih = np.clip(np.minimum(boxes[:, 3], kept[3]) - np.maximum(boxes[:, 1], kept[1]), 0, None)
+    areas = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
+    kept_area = (kept[2] - kept[0]) * (kept[3] - kept[1])
+    return iw * ih / np.maximum(np.minimum(areas, kept_area), 1e-12)
+
+
 class WeightedNms:
     """MediaPipe's weighted NMS: a face's overlapping candidates are blended, weighted by score.
 
@@ -152,8 +161,11 @@ class WeightedNms:
     matters because the boxes feed the crops the expression model reads.
     """
 
-    def __init__(self, iou_threshold: float) -> None:
+    def __init__(self, iou_threshold: float, containment: float = 0.7) -> None:
         self.iou_threshold = iou_threshold
+        self.containment = containment
+        """A weaker face nested at least this much in a stronger one (or around it) is a duplicate: a
+        face within a face confuses the tracker, and no real face hides inside another's box."""
 
     def __call__(self, faces: RawFaces) -> RawFaces:
         order = np.argsort(-faces.scores, kind="stable")
@@ -166,7 +178,7 @@ class WeightedNms:
             out_boxes.append(weights @ boxes[overlap])
             out_keypoints.append(np.tensordot(weights, keypoints[overlap], axes=1))
             out_scores.append(scores[0])
-            rest = ~overlap
+            rest = ~overlap & (nesting(boxes, out_boxes[-1]) < self.containment)
             boxes, keypoints, scores = boxes[rest], keypoints[rest], scores[rest]
         if not out_scores:
             return RawFaces.empty()
@@ -296,7 +308,8 @@ class BlazeFaceDetector(FaceDetector):
 
     def _check_outputs(self, path: Path, anchors: int) -> None:
         shapes = {o.name: o.shape for o in self.session.get_outputs()}
-        if shapes.get("regressors", [None])[1:] != [anchors, 16] or shapes.get("classificators", [None])[1:] != [anchors, 1]:
+        expected = {"regressors": [anchors, 16], "classificators": [anchors, 1]}
+        if any(shapes.get(name, [None])[1:] != shape for name, shape in expected.items()):
             raise ModelError(f"{path}: outputs {shapes} do not match {anchors} BlazeFace anchors")
 
     def detect(self, image: np.ndarray) -> Detections:
