@@ -95,6 +95,9 @@ def start(source: SourceConfig, sinks: SinkConfig, pipeline: PipelineConfig, max
         f"confcam: {source.kind.value} -> {', '.join(k.value for k in sinks.kinds)} "
         f"(model {runner.pipeline.model.info.name}); Ctrl+C to stop"
     )
+    url = getattr(runner.source, "url", None)
+    if url:
+        console.print(f"open {url} in a browser and press Start camera")
     stats = runner.run(on_started=lambda: console.print(banner))
     console.print(
         f"{stats.frames} frames in {stats.elapsed_s:.1f} s: {stats.fps:.1f} FPS, "
@@ -132,6 +135,12 @@ def _runner(
     source = build_source(source_config, window=pipeline.model.info.window)
     annotators = build_annotators(pipeline_config.style) if style_needed else []
     return Runner(source, pipeline, annotators, sinks, max_frames=max_frames)
+
+
+def web(host: str, port: int, pipeline: PipelineConfig) -> None:
+    from confcam.web.demo import run_demo
+
+    run_demo(host, port, pipeline, announce=console.print)
 
 
 def evaluate(crops: Path, model: str | None, split: str | None, json_out: Path | None) -> None:

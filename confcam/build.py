@@ -14,7 +14,7 @@ from confcam.classify.smoother import ExpressionSmoother
 from confcam.config import PipelineConfig, SinkConfig, SinkKind, SourceConfig, SourceKind, Style
 from confcam.detect.base import FaceDetector
 from confcam.detect.blazeface import BlazeFaceDetector, MultiRangeDetector
-from confcam.errors import ConfcamError, SinkError
+from confcam.errors import SinkError
 from confcam.pipeline import FacePipeline
 from confcam.render import build_annotators as _annotators_for_style
 from confcam.render.base import Annotator
@@ -75,7 +75,9 @@ def build_source(config: SourceConfig, window: int = 5):
         from confcam.sources.camera import CameraSource
 
         return CameraSource(config.camera)
-    raise ConfcamError(f"--source {kind.value} is not available yet")
+    from confcam.sources.webrtc import WebRtcSource
+
+    return WebRtcSource(port=config.port)
 
 
 def has_display() -> bool:

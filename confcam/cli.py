@@ -104,6 +104,21 @@ def eval_(
     actions.evaluate(crops, model=model, split=split, json_out=json_out)
 
 
+@cli.command(epilog="Example: confcam web --port 8080   (then open http://127.0.0.1:8080)")
+def web(
+    host: str = typer.Option(
+        "127.0.0.1",
+        help="Address to listen on. The default lets only this machine in; 0.0.0.0 opens the page to your "
+        "network (browsers then need https or an SSH tunnel for the camera).",
+    ),
+    port: int = typer.Option(8080, min=0, max=65535, help="Port to listen on."),
+    model: Optional[str] = typer.Option(None, help=MODEL_HELP),
+    style: Style = typer.Option(Style.emoji, help=STYLE_HELP),
+) -> None:
+    """Serve the browser demo: camera or shared tab in, labelled video and a panel of people back."""
+    actions.web(host=host, port=port, pipeline=PipelineConfig(model=model, style=style))
+
+
 @models_cli.command("list")
 def models_list(as_json: bool = typer.Option(False, "--json", help="Machine-readable output.")) -> None:
     """The bundled models, their kind, window and labels."""

@@ -199,7 +199,7 @@ def test_unreadable_model_file_raises_model_error(tmp_path: Path, content: bytes
 
 def test_detector_file_is_not_an_expression_model() -> None:
     with pytest.raises(ModelError, match="detector model, not an expression model"):
-        ExpressionModel(models_dir() / f"{DEFAULT_MODELS['detector']}.onnx")
+        ExpressionModel(models_dir() / "blazeface-short.onnx")
 
 
 def test_registry_lists_both_kinds_with_their_defaults() -> None:
