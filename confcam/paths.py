@@ -1,27 +1,31 @@
-"""Where bundled files live, whether confcam runs from a checkout or an installed wheel."""
+"""Where bundled files live, whether confcam runs from a checkout or an installed wheel.
+
+In a checkout they are the top-level `models/` and `overlays/`; pyproject.toml installs the same folders
+as `confcam/bundled_models/` and `confcam/bundled_overlays/`.
+"""
 
 from __future__ import annotations
 
-from importlib import resources
 from pathlib import Path
 
-_REPO_ROOT = Path(__file__).resolve().parent.parent
+_PACKAGE = Path(__file__).resolve().parent
+_REPO_ROOT = _PACKAGE.parent
 
 
-def _bundled_dir(package: str, repo_folder: str) -> Path:
+def _bundled_dir(installed_name: str, repo_folder: str) -> Path:
     checkout = _REPO_ROOT / repo_folder
     if checkout.is_dir() and (_REPO_ROOT / "pyproject.toml").is_file():
         return checkout
-    return Path(str(resources.files(package)))
+    return _PACKAGE / installed_name
 
 
 def models_dir() -> Path:
-    return _bundled_dir("confcam.bundled_models", "models")
+    return _bundled_dir("bundled_models", "models")
 
 
 def overlays_dir() -> Path:
-    return _bundled_dir("confcam.bundled_overlays", "overlays")
+    return _bundled_dir("bundled_overlays", "overlays")
 
 
 def sample_clip() -> Path:
-    return Path(__file__).resolve().parent / "assets" / "sample.mp4"
+    return _PACKAGE / "assets" / "sample.mp4"
