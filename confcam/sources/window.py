@@ -412,10 +412,11 @@ class WindowSource(Source):
             return None
         if place.visible or self._last is None:
             self._last = self._capture(place)
+            image = self._last
+        else:
+            image = self._last.copy()
         captured_at = time.perf_counter()
-        frame = Frame(
-            image=self._last.copy(), index=self._count, timestamp=captured_at - self._start, captured_at=captured_at
-        )
+        frame = Frame(image=image, index=self._count, timestamp=captured_at - self._start, captured_at=captured_at)
         self._count += 1
         return frame
 
