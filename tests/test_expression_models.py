@@ -206,24 +206,25 @@ def test_registry_lists_both_kinds_with_their_defaults() -> None:
     rows = ModelRegistry().listing()
     by_name = {row["name"]: row for row in rows}
     assert {"minixception-2d", "timeconvnet-minixception", "blazeface-short"} <= by_name.keys()
-    defaults = {row["kind"]: row["name"] for row in rows if row["default"]}
-    assert defaults == DEFAULT_MODELS
+    defaults = {kind: sorted(row["name"] for row in rows if row["default"] and row["kind"] == kind) for kind in DEFAULT_MODELS}
+    assert defaults == {kind: sorted(spec.split("+")) for kind, spec in DEFAULT_MODELS.items()}
     for row in rows:
         assert {"name", "kind", "path", "default", "window", "input_size", "labels"} <= row.keys()
         assert row["kind"] in ("expression", "detector")
 
 
 @pytest.mark.parametrize(
-    "spec, kind, name",
+    "spec, kind, names",
     [
-        (None, "expression", "timeconvnet-minixception"),
-        (None, "detector", "blazeface-short"),
-        ("minixception-2d", "expression", "minixception-2d"),
-        (str(MODEL_2D), "expression", "minixception-2d"),
+        (None, "expression", ["timeconvnet-minixception"]),
+        (None, "detector", ["blazeface-short", "blazeface-full"]),
+        ("blazeface-full", "detector", ["blazeface-full"]),
+        ("minixception-2d", "expression", ["minixception-2d"]),
+        (str(MODEL_2D), "expression", ["minixception-2d"]),
     ],
 )
-def test_registry_resolves_default_name_and_path(spec: str | None, kind: str, name: str) -> None:
-    assert ModelRegistry().resolve(spec, kind).name == name
+def test_registry_resolves_default_name_and_path(spec: str | None, kind: str, names: list[str]) -> None:
+    assert [info.name for info in ModelRegistry().resolve_all(spec, kind)] == names
 
 
 @pytest.mark.parametrize(

@@ -384,30 +384,6 @@ def test_null_sink_takes_frames_without_needing_pictures(results: list[Result]) 
 # --- windows under Xvfb ---------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def xvfb() -> Iterator[str]:
-    if shutil.which("Xvfb") is None:
-        pytest.skip("Xvfb is not installed (apt-get install xvfb)")
-    number = next(
-        n for n in range(90, 400) if not Path(f"/tmp/.X11-unix/X{n}").exists() and not Path(f"/tmp/.X{n}-lock").exists()
-    )
-    server = subprocess.Popen(
-        ["Xvfb", f":{number}", "-screen", "0", "1280x720x24", "-nolisten", "tcp"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    socket = Path(f"/tmp/.X11-unix/X{number}")
-    deadline = time.monotonic() + 10
-    while not socket.exists() and time.monotonic() < deadline and server.poll() is None:
-        time.sleep(0.05)
-    if not socket.exists():
-        server.kill()
-        pytest.skip(f"Xvfb :{number} did not start")
-    yield f":{number}"
-    server.terminate()
-    server.wait(timeout=10)
-
-
 def window_ids(display_name: str, title: str) -> list[int]:
     """Viewable X windows whose WM_NAME is exactly this title."""
     from Xlib import X

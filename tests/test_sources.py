@@ -11,7 +11,7 @@ import av
 import cv2
 import numpy as np
 import pytest
-from conftest import VIDEOS, video
+from tests.conftest import VIDEOS, video
 
 from confcam.errors import SourceError
 from confcam.paths import sample_clip

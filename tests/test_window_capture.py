@@ -9,7 +9,6 @@ its last client leaves and drops connections made meanwhile.
 
 from __future__ import annotations
 
-import random
 import select
 import shutil
 import subprocess
@@ -17,12 +16,11 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from pathlib import Path
 
 import mss
 import numpy as np
 import pytest
-from conftest import video
+from tests.conftest import XVFB_SCREEN, start_xvfb, video
 
 from confcam.errors import SourceError
 from confcam.sources.file import FileSource
@@ -32,7 +30,7 @@ from confcam.sources.window import WindowSource, letterbox, list_windows
 
 pytestmark = pytest.mark.display
 
-SCREEN = (1280, 720)
+SCREEN = XVFB_SCREEN
 CLIP = "WolfgangLanger_Pexels.mp4"
 STEP, SHOWN = 12, 6
 """The player cycles through every STEP-th frame of the clip, SHOWN of them."""
@@ -68,47 +66,6 @@ while time.monotonic() < deadline:
         print("ready", flush=True)
     k += 1
 """
-
-
-def start_xvfb(width: int, height: int) -> tuple[subprocess.Popen, str]:
-    """An Xvfb on a free, random, high display number: parallel test runs and other servers stay apart."""
-    if shutil.which("Xvfb") is None:
-        pytest.skip("Xvfb is not installed (apt-get install xvfb)")
-    numbers = random.Random().sample(range(1000, 30000), 5)
-    for number in numbers:
-        if Path(f"/tmp/.X11-unix/X{number}").exists() or Path(f"/tmp/.X{number}-lock").exists():
-            continue
-        server = subprocess.Popen(
-            ["Xvfb", f":{number}", "-screen", "0", f"{width}x{height}x24", "-nolisten", "tcp", "-noreset"],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        if accepts_connections(server, f":{number}", timeout=10.0):
-            return server, f":{number}"
-        server.kill()
-        server.wait()
-    pytest.skip(f"Xvfb did not start on any of the displays {numbers}")
-
-
-def accepts_connections(server: subprocess.Popen, display: str, timeout: float) -> bool:
-    from Xlib import display as xdisplay, error
-
-    deadline = time.monotonic() + timeout
-    while server.poll() is None and time.monotonic() < deadline:
-        try:
-            xdisplay.Display(display).close()
-            return True
-        except (error.DisplayError, OSError):
-            time.sleep(0.05)
-    return False
-
-
-@pytest.fixture(scope="session")
-def xvfb() -> Iterator[str]:
-    server, display = start_xvfb(*SCREEN)
-    yield display
-    server.terminate()
-    server.wait(timeout=10)
 
 
 @pytest.fixture
