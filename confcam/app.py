@@ -22,7 +22,7 @@ from confcam.sinks.base import Sink
 from confcam.sources.base import Source
 from confcam.types import Result
 
-console = Console(stderr=True)
+console = Console(stderr=True, soft_wrap=True)
 """Human-facing messages go to stderr so stdout stays clean for --json output."""
 
 
@@ -100,7 +100,8 @@ def start(source: SourceConfig, sinks: SinkConfig, pipeline: PipelineConfig, max
         console.print(f"open {url} in a browser and press Start camera")
     stats = runner.run(on_started=lambda: console.print(banner))
     console.print(
-        f"{stats.frames} frames in {stats.elapsed_s:.1f} s: {stats.fps:.1f} FPS, "
+        f"{stats.frames} frames in {stats.elapsed_s:.1f} s: {stats.fps:.1f} FPS "
+        f"({stats.dropped} stale frames skipped), "
         f"latency p50 {stats.latency_percentile(50):.0f} ms / p95 {stats.latency_percentile(95):.0f} ms"
     )
 
@@ -205,7 +206,22 @@ def devices(as_json: bool) -> None:
     if as_json:
         print(json.dumps(report, indent=1))
         return
-    out = Console()
-    for key, value in report.items():
-        out.rule(key)
-        out.print(value)
+    for title, key, line in (
+        ("Monitors (--source screen --monitor N)", "monitors", lambda m: f"{m['index']}: {m['width']}x{m['height']} at {m['left']},{m['top']}"),
+        ("Windows (--source window --window-title TEXT)", "windows", lambda w: f"\"{w['title']}\" {w['w']}x{w['h']} at {w['x']},{w['y']}"),
+        ("Cameras (--source camera --camera N)", "cameras", lambda c: f"{c['index']}: {c['name']}" + (f" ({c['path']})" if c["path"] else "")),
+    ):
+        print(title)
+        entries = report[key]
+        if isinstance(entries, dict):
+            print(f"  unavailable: {entries['error']}")
+        elif not entries:
+            print("  none found")
+        for entry in entries if isinstance(entries, list) else []:
+            print(f"  {line(entry)}")
+    cam = report["virtualcam"]
+    print("Virtual camera (--sink virtualcam)")
+    if cam.get("usable"):
+        print(f"  usable: backend {cam['backend']}, device {cam['device']}")
+    else:
+        print(f"  not usable; {cam.get('hint')}")

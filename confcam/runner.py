@@ -26,6 +26,8 @@ _KEPT_SAMPLES = 20_000
 @dataclass
 class RunStats:
     frames: int = 0
+    dropped: int = 0
+    """Stale frames a live source produced while the pipeline was busy (skipped, never queued)."""
     elapsed_s: float = 0.0
     latency_ms: deque[float] = field(default_factory=lambda: deque(maxlen=_KEPT_SAMPLES))
     """Capture -> all sinks written, per frame."""
@@ -96,7 +98,13 @@ class Runner:
         if not self.source.is_live:
             return self.source.read
         reader = stack.enter_context(LatestFrameReader(self.source))
-        return lambda: reader.read(timeout=self.read_timeout_s)
+
+        def read() -> Frame | None:
+            frame = reader.read(timeout=self.read_timeout_s)
+            self.stats.dropped = reader.dropped
+            return frame
+
+        return read
 
     def _done(self) -> bool:
         if self.max_frames is not None and self.stats.frames >= self.max_frames:

@@ -1,14 +1,17 @@
-"""Shared test helpers: where the shared real data lives."""
+"""Shared test helpers: the shared real data, an Xvfb server, a recording virtual-camera backend."""
 
 import random
 import shutil
 import subprocess
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import cv2  # noqa: F401  # before any `import av`: both wheels bundle libxcb-shm under one name; see confcam/sinks/window.py
+import numpy as np
 import pytest
+import pyvirtualcam
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared" / "data"
@@ -86,3 +89,39 @@ def xvfb() -> Iterator[str]:
     yield display
     server.terminate()
     server.wait(timeout=10)
+
+
+@dataclass
+class Recording:
+    """What a registered in-process pyvirtualcam backend was given."""
+
+    opened: list[dict] = field(default_factory=list)
+    frames: list[np.ndarray] = field(default_factory=list)
+    closed: int = 0
+
+
+@pytest.fixture
+def recording_backend() -> Iterator[tuple[str, Recording]]:
+    name = "confcam-test-recorder"
+    recording = Recording()
+
+    class RecordingCamera:
+        def __init__(self, *, width: int, height: int, fps: float, fourcc: int, device: str | None, **kw) -> None:
+            recording.opened.append({"width": width, "height": height, "fps": fps, "fourcc": fourcc})
+            self._device = device or "recorder"
+
+        def send(self, frame: np.ndarray) -> None:
+            recording.frames.append(frame.copy())
+
+        def close(self) -> None:
+            recording.closed += 1
+
+        def device(self) -> str:
+            return self._device
+
+        def native_fourcc(self) -> int | None:
+            return None
+
+    pyvirtualcam.register_backend(name, RecordingCamera)
+    yield name, recording
+    pyvirtualcam.camera.BACKENDS.pop(name, None)

@@ -117,3 +117,21 @@ def test_models_list_json_contract(capsys):
     for e in entries:
         assert {"name", "kind", "path", "default", "window", "input_size", "labels"} <= set(e)
         assert e["kind"] in ("expression", "detector")
+
+
+def test_start_sends_labelled_frames_to_the_virtual_camera(recording_backend):
+    backend, recording = recording_backend
+    clip = video("single_face.mp4")
+    args = ["start", "--source", "file", "--input", str(clip), "--sink", "virtualcam", "--backend", backend, "--max-frames", "20"]
+    assert main(args) == 0
+    assert recording.opened and recording.opened[0]["width"] == 640 and recording.opened[0]["height"] == 360
+    assert len(recording.frames) == 20 and recording.closed == 1
+    with FileSource(clip) as source:
+        original = source.read().image
+    sent = recording.frames[-1].reshape(original.shape)
+    changed = np.abs(sent.astype(np.int16) - original.astype(np.int16)).max(axis=2) > 40
+    faces = build_pipeline(PipelineConfig()).detector.detect(original)
+    x1, y1, x2, _ = faces.boxes[0].astype(int)
+    above_face = changed[max(0, y1 - (x2 - x1)) : y1 + (x2 - x1) // 2, x1:x2]
+    assert above_face.mean() > 0.1
+    assert changed.mean() < 0.2

@@ -9,7 +9,6 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import av
@@ -33,7 +32,7 @@ from confcam.sinks.virtualcam import (
 )
 from confcam.sinks.window import WindowSink
 from confcam.types import Detections, Frame, Result
-from tests.conftest import video
+from tests.conftest import Recording, video
 
 CLASS_NAMES = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
 # Measured by eye on frame 0 of WolfgangLanger_Pexels.mp4 (640x360): brows to chin, cheek to cheek.
@@ -89,42 +88,6 @@ def run_sink(sink, results: list[Result], fps: float = 23.976) -> None:
 
 
 # --- virtual camera -------------------------------------------------------------------------------
-
-
-@dataclass
-class Recording:
-    """What a registered in-process pyvirtualcam backend was given."""
-
-    opened: list[dict] = field(default_factory=list)
-    frames: list[np.ndarray] = field(default_factory=list)
-    closed: int = 0
-
-
-@pytest.fixture
-def recording_backend() -> Iterator[tuple[str, Recording]]:
-    name = "confcam-test-recorder"
-    recording = Recording()
-
-    class RecordingCamera:
-        def __init__(self, *, width: int, height: int, fps: float, fourcc: int, device: str | None, **kw) -> None:
-            recording.opened.append({"width": width, "height": height, "fps": fps, "fourcc": fourcc})
-            self._device = device or "recorder"
-
-        def send(self, frame: np.ndarray) -> None:
-            recording.frames.append(frame.copy())
-
-        def close(self) -> None:
-            recording.closed += 1
-
-        def device(self) -> str:
-            return self._device
-
-        def native_fourcc(self) -> int | None:
-            return None
-
-    pyvirtualcam.register_backend(name, RecordingCamera)
-    yield name, recording
-    pyvirtualcam.camera.BACKENDS.pop(name, None)
 
 
 @pytest.fixture

@@ -15,6 +15,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from contextlib import contextmanager
 
 import mss
@@ -391,3 +392,20 @@ def test_window_under_a_reparenting_window_manager_is_captured_without_its_decor
         process.kill()
         process.wait(timeout=10)
         assert [source.read() for _ in range(3)][-1] is None
+
+
+def test_start_labels_the_face_in_a_meeting_window(player: subprocess.Popen, tmp_path: Path) -> None:
+    """The whole product on a captured window: `confcam start --source window` finds, tracks and labels."""
+    import json
+
+    from confcam.cli import main
+
+    events = tmp_path / "meeting.jsonl"
+    args = ["start", "--source", "window", "--window-title", "zoom meeting", "--sink", "events", "--events", str(events)]
+    assert main([*args, "--max-frames", "15"]) == 0
+    lines = [json.loads(line) for line in events.read_text().splitlines()]
+    assert len(lines) == 15
+    tracked = [line["tracks"] for line in lines if line["tracks"]]
+    assert len(tracked) >= 12
+    x, y, w, h = tracked[-1][0]["box"]
+    assert 0 < x and x + w < 640 and 0 < y and y + h < 360 and w > 100

@@ -9,7 +9,7 @@ from typing import Any, TextIO
 import numpy as np
 
 from confcam.errors import SinkError
-from confcam.sinks.atomic import AtomicOutput
+from confcam.fileio import AtomicOutput
 from confcam.sinks.base import Sink
 from confcam.types import Detections, Result
 

@@ -9,7 +9,7 @@ import av
 import numpy as np
 
 from confcam.errors import SinkError
-from confcam.sinks.atomic import AtomicOutput
+from confcam.fileio import AtomicOutput
 from confcam.sinks.base import Sink
 from confcam.types import Result
 

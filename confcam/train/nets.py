@@ -22,7 +22,7 @@ def count_params(model: nn.Module) -> int:
     running = sum(
         m.running_mean.numel() + m.running_var.numel()
         for m in model.modules()
-        if isinstance(m, nn.BatchNorm2d) and m.running_mean is not None
+        if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.running_mean is not None
     )
     return trainable + running
 
@@ -121,7 +121,196 @@ class MiniXception(nn.Module):
         return self.classifier(x).mean(dim=(2, 3))
 
 
-BACKBONES: dict[str, type[nn.Module]] = {"minixception": MiniXception}
+class ResNet20(nn.Module):
+    """Keras' CIFAR ResNet20 v1 (He et al.) as the thesis used it: biased 3x3 convs, BN, 1x1 projection
+    shortcuts without BN, global average pooling, a dense classifier. in_channels = t: TimeConvNet."""
+
+    widths = (16, 32, 64)
+    blocks_per_stage = 3
+
+    def __init__(self, in_channels: int = 1, num_classes: int = 7) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv2d(in_channels, 16, 3, padding=1)
+        self.bn1 = _bn(16)
+        blocks: list[nn.Module] = []
+        channels = 16
+        for stage, width in enumerate(self.widths):
+            for index in range(self.blocks_per_stage):
+                stride = 2 if stage > 0 and index == 0 else 1
+                blocks.append(_ResidualBlock(_Conv2dFactory(), channels, width, stride))
+                channels = width
+        self.blocks = nn.Sequential(*blocks)
+        self.classifier = nn.Linear(channels, num_classes)
+
+    @property
+    def first_conv(self) -> nn.Conv2d:
+        return self.conv1
+
+    def replace_first_conv(self, conv: nn.Conv2d) -> None:
+        self.conv1 = conv
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = F.relu(self.bn1(self.conv1(x)))
+        x = self.blocks(x)
+        return self.classifier(x.mean(dim=(2, 3)))
+
+
+class _Conv2dFactory:
+    """Convs, norms and shortcuts of a 2D residual block."""
+
+    def conv(self, cin: int, cout: int, stride: int) -> nn.Module:
+        return nn.Conv2d(cin, cout, 3, stride=stride, padding=1)
+
+    def norm(self, channels: int) -> nn.Module:
+        return _bn(channels)
+
+    def shortcut(self, cin: int, cout: int, stride: int) -> nn.Module:
+        return nn.Conv2d(cin, cout, 1, stride=stride)
+
+
+class _Conv3dFactory(_Conv2dFactory):
+    """Full 3x3x3 spatiotemporal convs; strides act on space only (a 5-frame window is short)."""
+
+    def conv(self, cin: int, cout: int, stride: int) -> nn.Module:
+        return nn.Conv3d(cin, cout, 3, stride=(1, stride, stride), padding=1)
+
+    def norm(self, channels: int) -> nn.Module:
+        return nn.BatchNorm3d(channels, eps=KERAS_BN_EPS, momentum=0.01)
+
+    def shortcut(self, cin: int, cout: int, stride: int) -> nn.Module:
+        return nn.Conv3d(cin, cout, 1, stride=(1, stride, stride))
+
+
+class Conv2Plus1d(nn.Module):
+    """Tran et al.'s (2+1)D conv: a 1x3x3 spatial conv to M channels, BN + ReLU, then a 3x1x1 temporal
+    conv. M = floor(3*9*cin*cout / (9*cin + 3*cout)) keeps the parameters of the full 3x3x3 conv."""
+
+    def __init__(self, cin: int, cout: int, stride: int) -> None:
+        super().__init__()
+        mid = (3 * 9 * cin * cout) // (9 * cin + 3 * cout)
+        self.spatial = nn.Conv3d(cin, mid, (1, 3, 3), stride=(1, stride, stride), padding=(0, 1, 1))
+        self.bn = nn.BatchNorm3d(mid, eps=KERAS_BN_EPS, momentum=0.01)
+        self.temporal = nn.Conv3d(mid, cout, (3, 1, 1), padding=(1, 0, 0))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.temporal(F.relu(self.bn(self.spatial(x))))
+
+
+class _Conv2Plus1dFactory(_Conv3dFactory):
+    def conv(self, cin: int, cout: int, stride: int) -> nn.Module:
+        return Conv2Plus1d(cin, cout, stride)
+
+
+class _ResidualBlock(nn.Module):
+    """ResNet v1 basic block: conv-BN-ReLU-conv-BN, added to the (projected) input, ReLU."""
+
+    def __init__(self, factory: _Conv2dFactory, cin: int, cout: int, stride: int) -> None:
+        super().__init__()
+        self.conv1 = factory.conv(cin, cout, stride)
+        self.bn1 = factory.norm(cout)
+        self.conv2 = factory.conv(cout, cout, 1)
+        self.bn2 = factory.norm(cout)
+        self.shortcut = factory.shortcut(cin, cout, stride) if stride != 1 or cin != cout else nn.Identity()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = F.relu(self.bn1(self.conv1(x)))
+        y = self.bn2(self.conv2(y))
+        return F.relu(y + self.shortcut(x))
+
+
+class ResNet20Video(nn.Module):
+    """ResNet20 over the window as a clip [N, 1, t, H, W]: 3D convs or (2+1)D convs (the thesis' baselines)."""
+
+    def __init__(self, factorised: bool, num_classes: int = 7) -> None:
+        super().__init__()
+        factory = _Conv2Plus1dFactory() if factorised else _Conv3dFactory()
+        self.conv1 = factory.conv(1, 16, 1)
+        self.bn1 = factory.norm(16)
+        blocks: list[nn.Module] = []
+        channels = 16
+        for stage, width in enumerate(ResNet20.widths):
+            for index in range(ResNet20.blocks_per_stage):
+                stride = 2 if stage > 0 and index == 0 else 1
+                blocks.append(_ResidualBlock(factory, channels, width, stride))
+                channels = width
+        self.blocks = nn.Sequential(*blocks)
+        self.classifier = nn.Linear(channels, num_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = F.relu(self.bn1(self.conv1(x.unsqueeze(1))))
+        x = self.blocks(x)
+        return self.classifier(x.mean(dim=(2, 3, 4)))
+
+
+class _InvertedResidual(nn.Module):
+    """MobileNetV2 block: 1x1 expand (skipped at expansion 1), 3x3 depthwise, 1x1 linear projection."""
+
+    def __init__(self, cin: int, cout: int, stride: int, expansion: int) -> None:
+        super().__init__()
+        hidden = cin * expansion
+        layers: list[nn.Module] = []
+        if expansion != 1:
+            layers += [nn.Conv2d(cin, hidden, 1, bias=False), _bn(hidden), nn.ReLU6()]
+        layers += [
+            nn.Conv2d(hidden, hidden, 3, stride=stride, padding=1, groups=hidden, bias=False),
+            _bn(hidden),
+            nn.ReLU6(),
+            nn.Conv2d(hidden, cout, 1, bias=False),
+            _bn(cout),
+        ]
+        self.body = nn.Sequential(*layers)
+        self.residual = stride == 1 and cin == cout
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.body(x)
+        return x + y if self.residual else y
+
+
+class MobileNetV2(nn.Module):
+    """MobileNetV2 (Sandler et al., width 1.0) as Keras builds it, global average pooling and a dense
+    classifier on top. in_channels = t: TimeConvNet."""
+
+    settings = ((1, 16, 1, 1), (6, 24, 2, 2), (6, 32, 3, 2), (6, 64, 4, 2), (6, 96, 3, 1), (6, 160, 3, 2), (6, 320, 1, 1))
+
+    def __init__(self, in_channels: int = 1, num_classes: int = 7) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv2d(in_channels, 32, 3, stride=2, padding=1, bias=False)
+        self.bn1 = _bn(32)
+        blocks: list[nn.Module] = []
+        channels = 32
+        for expansion, width, repeats, stride in self.settings:
+            for index in range(repeats):
+                blocks.append(_InvertedResidual(channels, width, stride if index == 0 else 1, expansion))
+                channels = width
+        self.blocks = nn.Sequential(*blocks)
+        self.head = nn.Sequential(nn.Conv2d(channels, 1280, 1, bias=False), _bn(1280), nn.ReLU6())
+        self.classifier = nn.Linear(1280, num_classes)
+
+    @property
+    def first_conv(self) -> nn.Conv2d:
+        return self.conv1
+
+    def replace_first_conv(self, conv: nn.Conv2d) -> None:
+        self.conv1 = conv
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = F.relu6(self.bn1(self.conv1(x)))
+        x = self.head(self.blocks(x))
+        return self.classifier(x.mean(dim=(2, 3)))
+
+
+BACKBONES: dict[str, type[nn.Module]] = {"minixception": MiniXception, "resnet20": ResNet20, "mobilenetv2": MobileNetV2}
+
+
+class LastFrame(nn.Module):
+    """A 2D single-frame network fed a window: it sees only the newest crop (the thesis' 2D baseline)."""
+
+    def __init__(self, net: nn.Module) -> None:
+        super().__init__()
+        self.net = net
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x[:, -1:])
 
 
 def build_timeconvnet(backbone: str = "minixception", window: int = 5, num_classes: int = 7) -> nn.Module:
