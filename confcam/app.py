@@ -42,8 +42,12 @@ def _run_with_progress(runner: Runner, label: str, total: int | None, banner: st
     with _progress() as progress:
         task = progress.add_task(label, total=total, fps=0.0)
 
-        def advance(_: Result) -> None:
+        also = runner.on_frame
+
+        def advance(result: Result) -> None:
             progress.update(task, advance=1, fps=runner.stats.frames / max(progress.tasks[task].elapsed or 1e-9, 1e-9))
+            if also is not None:
+                also(result)
 
         runner.on_frame = advance
         return runner.run(on_started=(lambda: console.print(banner)) if banner else None)
@@ -136,6 +140,44 @@ def _runner(
     source = build_source(source_config, window=pipeline.model.info.window)
     annotators = build_annotators(pipeline_config.style) if style_needed else []
     return Runner(source, pipeline, annotators, sinks, max_frames=max_frames)
+
+
+def bench(video: Path | None, frames: int, warmup: int, json_out: Path | None, pipeline: PipelineConfig) -> None:
+    """The live pipeline flat out on a looping clip (sink `none`, drawing on), then medians per stage."""
+    from confcam.bench import STAGES, BenchReport, rss_mb
+    from confcam.sinks.null import NullSink
+
+    if json_out is not None:
+        check_writable(json_out)
+    clip = video or sample_clip()
+    source_config = SourceConfig(kind=SourceKind.file, input=clip, pace=False, loop=True)
+    runner = _runner(source_config, pipeline, [NullSink()], warmup + frames)
+    runner.warmup = warmup
+    runner.draw = True
+    rss_warm: list[float] = []
+
+    def after_warmup(_: Result) -> None:
+        if runner.stats.frames == 1 and not rss_warm:
+            rss_warm.append(rss_mb())
+
+    runner.on_frame = after_warmup
+    stats = _run_with_progress(runner, f"bench {clip.name}", warmup + frames)
+    report = BenchReport.from_stats(str(clip), stats, rss_warm[0] if rss_warm else rss_mb(), rss_mb())
+    width, height = runner.source.size
+    table = Table(title=f"confcam bench: {clip.name} {width}x{height}, {report.frames} frames after {warmup} warm-up")
+    table.add_column("measure")
+    table.add_column("median", justify="right")
+    table.add_row("frames per second", f"{report.fps:.1f}")
+    table.add_row("faces per frame", f"{report.faces_per_frame:.2f}")
+    for stage in STAGES:
+        table.add_row(f"{stage} ms", f"{report.stages_ms[stage]:.2f}")
+    table.add_row("latency p50 / p95 ms", f"{report.latency_ms['p50']:.1f} / {report.latency_ms['p95']:.1f}")
+    table.add_row("RSS start / end MB", f"{report.rss_mb['start']:.0f} / {report.rss_mb['end']:.0f}")
+    table.add_row("machine", f"{report.machine['cpu']}, {report.machine['cores']} cores")
+    console.print(table)
+    if json_out is not None:
+        write_json(json_out, report.to_json())
+        console.print(f"Wrote {json_out}.")
 
 
 def web(host: str, port: int, pipeline: PipelineConfig) -> None:

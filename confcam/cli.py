@@ -104,6 +104,21 @@ def eval_(
     actions.evaluate(crops, model=model, split=split, json_out=json_out)
 
 
+@cli.command(
+    epilog="Examples:\n\n  confcam bench\n\n  confcam bench gallery-1080p.mp4 --frames 600 --json bench.json"
+)
+def bench(
+    video: Optional[Path] = typer.Argument(None, help="Clip to loop (default: the bundled sample clip)."),
+    frames: int = typer.Option(300, min=1, help="Frames to measure."),
+    warmup: int = typer.Option(30, min=0, help="Frames run first and not measured."),
+    json_out: Optional[Path] = typer.Option(None, "--json", help="Write the report here."),
+    model: Optional[str] = typer.Option(None, help=MODEL_HELP),
+    style: Style = typer.Option(Style.emoji, help=STYLE_HELP),
+) -> None:
+    """Measure the whole live pipeline (decode, detect, track, classify, render) flat out on this machine."""
+    actions.bench(video, frames=frames, warmup=warmup, json_out=json_out, pipeline=PipelineConfig(model=model, style=style))
+
+
 @cli.command(epilog="Example: confcam web --port 8080   (then open http://127.0.0.1:8080)")
 def web(
     host: str = typer.Option(

@@ -31,6 +31,8 @@ class RunStats:
     elapsed_s: float = 0.0
     latency_ms: deque[float] = field(default_factory=lambda: deque(maxlen=_KEPT_SAMPLES))
     """Capture -> all sinks written, per frame."""
+    faces: deque[int] = field(default_factory=lambda: deque(maxlen=_KEPT_SAMPLES))
+    """Faces shown per frame."""
     stage_ms: dict[str, deque[float]] = field(default_factory=dict)
 
     @property
@@ -56,7 +58,11 @@ class Runner:
         max_frames: int | None = None,
         on_frame: Callable[[Result], None] | None = None,
         read_timeout_s: float = 10.0,
+        draw: bool | None = None,
+        warmup: int = 0,
     ) -> None:
+        """draw: force drawing on (benchmarks) or off; None draws when a sink shows pictures.
+        warmup: frames processed before any timing is recorded (model and cache warm-up)."""
         self.source = source
         self.pipeline = pipeline
         self.annotators = list(annotators)
@@ -65,7 +71,10 @@ class Runner:
         self.on_frame = on_frame
         self.read_timeout_s = read_timeout_s
         self.stats = RunStats()
-        self._draw = bool(self.annotators) and any(s.needs_image for s in self.sinks)
+        self.warmup = warmup
+        self._seen = 0
+        self._started = 0.0
+        self.draw = any(s.needs_image for s in self.sinks) if draw is None else draw
 
     def run(self, on_started: Callable[[], None] | None = None) -> RunStats:
         """Sinks are closed with success=False on any error, so no output is left half-written.
@@ -81,16 +90,17 @@ class Runner:
             read = self._reader(stack)
             if on_started is not None:
                 on_started()
-            started = time.perf_counter()
+            self._started = time.perf_counter()
             try:
                 while not self._done():
+                    asked = time.perf_counter()
                     frame = read()
                     if frame is None:
                         break
-                    self._step(frame)
+                    self._step(frame, capture_ms=(time.perf_counter() - asked) * 1000)
             except KeyboardInterrupt:
                 pass
-            self.stats.elapsed_s = time.perf_counter() - started
+            self.stats.elapsed_s = time.perf_counter() - self._started
         return self.stats
 
     def _reader(self, stack: ExitStack) -> Callable[[], Frame | None]:
@@ -107,15 +117,15 @@ class Runner:
         return read
 
     def _done(self) -> bool:
-        if self.max_frames is not None and self.stats.frames >= self.max_frames:
+        if self.max_frames is not None and self._seen >= self.max_frames:
             return True
         return any(s.stop_requested for s in self.sinks)
 
-    def _step(self, frame: Frame) -> None:
+    def _step(self, frame: Frame, capture_ms: float) -> None:
         faces = self.pipeline.process(frame)
         t0 = time.perf_counter()
         image = frame.image
-        if self._draw:
+        if self.draw and self.annotators:
             image = image.copy()
             for annotator in self.annotators:
                 image = annotator.annotate(image, faces, self.pipeline.class_names)
@@ -124,13 +134,19 @@ class Runner:
         for sink in self.sinks:
             sink.write(result)
         t2 = time.perf_counter()
-        self._record(frame, {"render": (t1 - t0) * 1000, "sink": (t2 - t1) * 1000}, t2)
+        self._seen += 1
+        if self._seen > self.warmup:
+            self._record(result, {"capture": capture_ms, "render": (t1 - t0) * 1000, "sink": (t2 - t1) * 1000}, t2)
+        elif self._seen == self.warmup:
+            self._started = time.perf_counter()
         if self.on_frame is not None:
             self.on_frame(result)
 
-    def _record(self, frame: Frame, extra_ms: dict[str, float], finished: float) -> None:
+    def _record(self, result: Result, extra_ms: dict[str, float], finished: float) -> None:
         stats = self.stats
+        frame = result.frame
         stats.frames += 1
+        stats.faces.append(len(result.faces))
         if frame.captured_at:
             stats.latency_ms.append((finished - frame.captured_at) * 1000)
         for name, ms in {**self.pipeline.times.ms, **extra_ms}.items():

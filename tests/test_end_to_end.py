@@ -135,3 +135,16 @@ def test_start_sends_labelled_frames_to_the_virtual_camera(recording_backend):
     above_face = changed[max(0, y1 - (x2 - x1)) : y1 + (x2 - x1) // 2, x1:x2]
     assert above_face.mean() > 0.1
     assert changed.mean() < 0.2
+
+
+def test_bench_reports_every_stage_as_json(tmp_path, capsys):
+    out = tmp_path / "bench.json"
+    assert main(["bench", str(video("single_face.mp4")), "--frames", "40", "--warmup", "5", "--json", str(out)]) == 0
+    report = json.loads(out.read_text())
+    assert set(report) == {"input", "frames", "fps", "faces_per_frame", "stages_ms", "latency_ms", "rss_mb", "machine"}
+    assert report["frames"] == 40 and report["fps"] > 0 and report["faces_per_frame"] >= 0.9
+    assert set(report["stages_ms"]) == {"capture", "detect", "track", "classify", "render", "sink"}
+    assert report["stages_ms"]["detect"] > 0 and report["stages_ms"]["render"] > 0
+    assert report["latency_ms"]["p95"] >= report["latency_ms"]["p50"] > 0
+    assert report["machine"]["cores"] >= 1 and "onnxruntime" in report["machine"]["versions"]
+    assert "frames per second" in capsys.readouterr().err

@@ -1,0 +1,153 @@
+"""The research commands: `confcam train ...`, `confcam eval-protocol`, `confcam eval-videos`,
+`confcam dataset ...`. PyTorch and the training modules are imported only inside the commands, so the
+live path and `confcam --help` never load them."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from confcam.errors import ConfcamError
+
+TRAIN_EXTRA = 'pip install "confcam[train]"'
+
+
+def require_train_extra() -> None:
+    """A one-line error instead of an ImportError when the optional training extra is missing."""
+    missing = [m for m in ("torch", "onnx", "h5py") if importlib.util.find_spec(m) is None]
+    if missing:
+        raise ConfcamError(f"this command needs {', '.join(missing)}: {TRAIN_EXTRA}")
+
+
+def require_matplotlib() -> None:
+    if importlib.util.find_spec("matplotlib") is None:
+        raise ConfcamError(f"this command needs matplotlib for its confusion-matrix plot: {TRAIN_EXTRA}")
+
+
+ARCH_HELP = (
+    "minixception-2d, resnet20-2d, timeconvnet-minixception, timeconvnet-resnet20, timeconvnet-mobilenetv2, "
+    "resnet20-3d, resnet20-2plus1d."
+)
+DATA_HELP = (
+    "Training set (repeatable, mixed): an npz of still faces (x/y/labels), NPZ:SPLIT for x_SPLIT/y_SPLIT "
+    "(e.g. fer2013_train_publictest.npz:train), a window npz (x: N x t x S x S uint8, targets), or a folder "
+    "of videos (faces tracked and labelled by --teacher, windows cached in --cache)."
+)
+
+
+def register(cli: typer.Typer) -> None:
+    """Add the training and research-evaluation commands to the main confcam app."""
+    train_cli = typer.Typer(
+        help=f"Train expression networks the way the thesis does and export confcam model files (needs {TRAIN_EXTRA}).",
+        invoke_without_command=True,
+        no_args_is_help=False,
+    )
+
+    @train_cli.callback(epilog="Example: confcam train --arch timeconvnet-minixception "
+                               "--data ../shared/data/fer2013/fer2013_train_publictest.npz:train --epochs 10 --out tcn.onnx")
+    def train(
+        ctx: typer.Context,
+        arch: Optional[str] = typer.Option(None, help=f"Network: {ARCH_HELP}"),
+        data: list[str] = typer.Option([], help=DATA_HELP),
+        epochs: int = typer.Option(200, min=1, help="Epochs; the thesis schedule (decays at 81/121/161/181 of 200) is scaled to it."),
+        out: Optional[Path] = typer.Option(None, help="ONNX model file to write."),
+        val: Optional[str] = typer.Option(None, help="Validation still faces, NPZ or NPZ:SPLIT (e.g. ...npz:publictest)."),
+        size: int = typer.Option(48, min=16, help="Input size (48 as in the thesis; 64 for the published mini-Xception)."),
+        window: int = typer.Option(5, min=1, help="t, frames per window."),
+        batch_size: int = typer.Option(64, min=1),
+        lr: float = typer.Option(1e-3, min=0.0, help="Adam learning rate before the decays."),
+        balance: str = typer.Option("none", help="Class balancing of still sets: none, sqrt or equal."),
+        epoch_limit: Optional[int] = typer.Option(None, min=1, help="Windows per epoch (default: all once)."),
+        init: Optional[Path] = typer.Option(None, help="Start mini-Xception from the published Keras .hdf5 (inflated for t > 1)."),
+        teacher: str = typer.Option("minixception-2d", help="Still-image model that labels video windows."),
+        cache: Path = typer.Option(Path("~/.cache/confcam/windows"), help="Where video windows (face crops) are cached."),
+        checkpoint: Optional[Path] = typer.Option(None, help="Checkpoint file (default: OUT with .ckpt)."),
+        resume: bool = typer.Option(False, help="Continue from the checkpoint."),
+        seed: int = typer.Option(0),
+        threads: int = typer.Option(1, min=1, help="PyTorch threads."),
+        card: Optional[Path] = typer.Option(None, help="Write the model-card section for OUT into this Markdown file."),
+        trained_on: Optional[str] = typer.Option(None, help="Override the confcam.trained_on text."),
+    ) -> None:
+        """Train a network and export it as a confcam model file (see `confcam train nets`)."""
+        if ctx.invoked_subcommand is not None:
+            return
+        require_train_extra()
+        from confcam.train.run import TrainRequest, run_training
+
+        if arch is None or out is None or not data:
+            raise ConfcamError("confcam train needs --arch, --data and --out (or a subcommand: nets)")
+        run_training(TrainRequest(
+            arch=arch, data=data, epochs=epochs, out=out, val=val, size=size, window=window, batch_size=batch_size,
+            lr=lr, balance=balance, epoch_limit=epoch_limit, init=init, teacher=teacher, cache=cache.expanduser(),
+            checkpoint=checkpoint, resume=resume, seed=seed, threads=threads, card=card, trained_on=trained_on,
+        ))
+
+    @train_cli.command("nets")
+    def nets(
+        size: int = typer.Option(48, min=16, help="Input size to build them for."),
+        window: int = typer.Option(5, min=1, help="t for the temporal networks."),
+    ) -> None:
+        """Every network's parameter count beside the thesis' figure, and why any differs."""
+        require_train_extra()
+        from confcam.train.run import print_nets
+
+        print_nets(size, window)
+
+    cli.add_typer(train_cli, name="train")
+
+    @cli.command("eval-videos", epilog="Example: confcam eval-videos clips/ --labels labels.csv --model timeconvnet-minixception")
+    def eval_videos(
+        folder: Path = typer.Argument(..., help="Folder of video clips."),
+        labels: Path = typer.Option(..., help="CSV with one row per clip: file name, label."),
+        model: Optional[str] = typer.Option(None, help="Expression model name or .onnx path (default: the default)."),
+        report: Path = typer.Option(Path("eval-videos"), help="Report folder: confusion PNG, Markdown row, JSON."),
+        split: str = typer.Option("videos", help="Name of the split, written into the report."),
+    ) -> None:
+        """Video-level accuracy: one label per clip, the prediction at the last frame of the main track."""
+        require_matplotlib()
+        from confcam.train.protocols import run_video_eval
+
+        run_video_eval(folder, labels, model, report, split)
+
+    @cli.command("eval-protocol", epilog="Example: confcam eval-protocol ckplus --root ~/data/CK+ --arch timeconvnet-minixception --epochs 30")
+    def eval_protocol(
+        protocol: str = typer.Argument(..., help="ckplus: subject-independent 10-fold CV on the last 3 frames of each labelled sequence."),
+        root: Path = typer.Option(..., help="Dataset root in its published layout."),
+        arch: str = typer.Option("minixception-2d", help=f"Network trained in each fold: {ARCH_HELP}"),
+        epochs: int = typer.Option(30, min=1),
+        folds: int = typer.Option(10, min=2),
+        size: int = typer.Option(48, min=16),
+        report: Path = typer.Option(Path("eval-ckplus"), help="Report folder: confusion PNG, Markdown row, JSON."),
+        seed: int = typer.Option(0),
+        threads: int = typer.Option(1, min=1),
+        max_steps: Optional[int] = typer.Option(None, min=1, help="Stop each fold after N steps (smoke runs)."),
+    ) -> None:
+        """A published evaluation protocol, reproduced on the user's own copy of the dataset."""
+        require_train_extra()
+        require_matplotlib()
+        from confcam.train.protocols import run_ckplus_protocol
+
+        if protocol != "ckplus":
+            raise ConfcamError(f"unknown protocol {protocol!r}; known: ckplus")
+        run_ckplus_protocol(root, arch, epochs, folds, size, report, seed, threads, max_steps)
+
+    @cli.command("dataset", epilog="Example: confcam dataset bigfacex --ckplus ~/data/CK+ --baum1 ~/data/BAUM1 --out bigfacex.npz")
+    def dataset(
+        name: str = typer.Argument(..., help="bigfacex (CK+, BAUM-1, eNTERFACE'05) or faceparty (+ AFEW, KDEF-dyn, iSAFE)."),
+        out: Path = typer.Option(..., help="Window npz to write (x: N x 5 x 48 x 48 uint8, y, labels, source)."),
+        ckplus: Optional[Path] = typer.Option(None, help="CK+ root (cohn-kanade-images/, Emotion/)."),
+        baum1: Optional[Path] = typer.Option(None, help="BAUM-1 root."),
+        enterface: Optional[Path] = typer.Option(None, help="eNTERFACE'05 root."),
+        afew: Optional[Path] = typer.Option(None, help="AFEW root (FaceParty)."),
+        kdef_dyn: Optional[Path] = typer.Option(None, help="KDEF-dyn root (FaceParty)."),
+        isafe: Optional[Path] = typer.Option(None, help="iSAFE root (FaceParty)."),
+        scorer: Optional[str] = typer.Option("minixception-2d", help="FaceParty: still-image model that picks the peak frames."),
+    ) -> None:
+        """Build the thesis' BigFaceX / FaceParty window sets from the user's licensed datasets."""
+        from confcam.train.datasets import build_dataset_command
+
+        build_dataset_command(name, out, {"ckplus": ckplus, "baum1": baum1, "enterface": enterface, "afew": afew,
+                                          "kdef_dyn": kdef_dyn, "isafe": isafe}, scorer)

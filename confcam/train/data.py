@@ -1,0 +1,263 @@
+"""Training windows: labelled still faces, 5-frame windows synthesized from them, cached video windows
+labelled by a teacher, and the mix of them that one epoch draws from.
+
+Everything here is NumPy / OpenCV so it runs without PyTorch; a window is float32 (t, S, S) in [0, 1]
+(the live path's crop format) and a target is a probability vector over LABELS (one-hot for labelled
+faces, soft for teacher-labelled video).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+import cv2
+import numpy as np
+
+from confcam.classify.evaluate import LabelledCrops, canonical_label
+from confcam.errors import ConfcamError
+
+LABELS = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
+BALANCING = ("none", "sqrt", "equal")
+"""How a set's classes are drawn: as they come, by inverse square root of their frequency, or equally."""
+
+
+def resize_faces(x: np.ndarray, size: int) -> np.ndarray:
+    """uint8 (N, h, w) -> uint8 (N, size, size), bilinear, as the evaluator resizes."""
+    if x.shape[1:] == (size, size):
+        return x
+    return np.stack([cv2.resize(f, (size, size), interpolation=cv2.INTER_LINEAR) for f in x]) if len(x) else (
+        np.zeros((0, size, size), np.uint8)
+    )
+
+
+@dataclass(frozen=True)
+class StillFaces:
+    """Labelled still crops, uint8 (N, S, S), with class indices into LABELS (other classes dropped)."""
+
+    x: np.ndarray
+    y: np.ndarray
+    name: str
+
+    @staticmethod
+    def load(path: Path, split: str | None = None, size: int | None = None) -> StillFaces:
+        """An npz in the evaluation format (x/y/labels or x_SPLIT/y_SPLIT); classes outside LABELS
+        (e.g. contempt) are dropped, the rest reordered to LABELS."""
+        crops = LabelledCrops.load(Path(path), split)
+        index = {name: i for i, name in enumerate(LABELS)}
+        mapping = np.array([index.get(canonical_label(n), -1) for n in crops.labels], np.int64)
+        y = mapping[crops.y]
+        keep = y >= 0
+        x = crops.x[keep]
+        name = Path(path).stem + (f"[{split}]" if split else "")
+        return StillFaces(resize_faces(x, size) if size else x, y[keep], name)
+
+    def __len__(self) -> int:
+        return len(self.y)
+
+    def class_counts(self) -> np.ndarray:
+        return np.bincount(self.y, minlength=len(LABELS))
+
+    def subset(self, indices: np.ndarray) -> StillFaces:
+        return StillFaces(self.x[indices], self.y[indices], self.name)
+
+    def draw_weights(self, balancing: str) -> np.ndarray:
+        """Per-sample drawing probabilities for a balancing mode (see BALANCING)."""
+        if balancing not in BALANCING:
+            raise ConfcamError(f"unknown balancing {balancing!r}; choose one of {', '.join(BALANCING)}")
+        counts = np.maximum(self.class_counts(), 1).astype(np.float64)
+        power = {"none": 0.0, "sqrt": 0.5, "equal": 1.0}[balancing]
+        weights = counts[self.y] ** -power
+        return weights / weights.sum()
+
+
+@dataclass(frozen=True)
+class WebcamMotion:
+    """How a still face is turned into a webcam-like window.
+
+    Per window, the thesis' augmentation (rotation, shifts, zoom, horizontal flip); then across the t
+    frames a smooth trajectory (velocity + acceleration) of small shifts / rotations / zoom and a drift
+    of brightness, contrast, blur, sensor noise and JPEG quality. `still` is the share of windows left
+    static (t identical frames), which is what a still photo or a frozen call gives the live path.
+    """
+
+    rotation: float = 10.0
+    shift: float = 0.1
+    zoom: float = 0.1
+    flip: bool = True
+    drift_rotation: float = 4.0
+    drift_shift: float = 0.03
+    drift_zoom: float = 0.04
+    brightness: float = 0.08
+    contrast: float = 0.12
+    blur: float = 1.0
+    noise: float = 0.02
+    jpeg: tuple[int, int] = (35, 95)
+    still: float = 0.15
+
+
+class WindowSynthesizer:
+    """One still face -> a (t, S, S) float32 window in [0, 1] following WebcamMotion."""
+
+    def __init__(self, window: int = 5, motion: WebcamMotion = WebcamMotion()) -> None:
+        self.window = int(window)
+        self.motion = motion
+
+    def _trajectory(self, rng: np.random.Generator, amplitude: float) -> np.ndarray:
+        s = np.linspace(0.0, 1.0, self.window)
+        velocity, acceleration = rng.uniform(-1.0, 1.0, 2) * amplitude
+        return velocity * s + acceleration * s * s - (velocity + acceleration) * 0.5
+
+    def augment(self, face: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """The thesis augmentation alone (one affine for the whole window), uint8 (S, S)."""
+        m = self.motion
+        if m.flip and rng.random() < 0.5:
+            face = face[:, ::-1]
+        return _warp(face, rng.uniform(-m.rotation, m.rotation), 1.0 + rng.uniform(-m.zoom, m.zoom),
+                     rng.uniform(-m.shift, m.shift, 2))
+
+    def synthesize(self, face: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        m = self.motion
+        size = face.shape[0]
+        if m.flip and rng.random() < 0.5:
+            face = np.ascontiguousarray(face[:, ::-1])
+        angle = rng.uniform(-m.rotation, m.rotation)
+        zoom = 1.0 + rng.uniform(-m.zoom, m.zoom)
+        shift = rng.uniform(-m.shift, m.shift, 2)
+        if rng.random() < m.still:
+            frame = _warp(face, angle, zoom, shift).astype(np.float32) / 255.0
+            return np.repeat(frame[None], self.window, axis=0)
+        angles = angle + self._trajectory(rng, m.drift_rotation)
+        zooms = zoom * (1.0 + self._trajectory(rng, m.drift_zoom))
+        shifts = shift + np.stack([self._trajectory(rng, m.drift_shift), self._trajectory(rng, m.drift_shift)], 1)
+        gains = 1.0 + rng.uniform(-m.contrast, m.contrast) + self._trajectory(rng, m.contrast / 2)
+        offsets = rng.uniform(-m.brightness, m.brightness) + self._trajectory(rng, m.brightness / 2)
+        sigma = rng.uniform(0.0, m.blur)
+        noise = rng.uniform(0.0, m.noise)
+        quality = rng.integers(m.jpeg[0], m.jpeg[1] + 1)
+        out = np.empty((self.window, size, size), np.float32)
+        for k in range(self.window):
+            frame = _warp(face, angles[k], zooms[k], shifts[k]).astype(np.float32) / 255.0
+            frame = frame * gains[k] + offsets[k]
+            if sigma > 0.3:
+                frame = cv2.GaussianBlur(frame, (0, 0), sigma)
+            frame = frame + rng.normal(0.0, noise, frame.shape).astype(np.float32)
+            encoded = np.clip(frame * 255.0 + 0.5, 0, 255).astype(np.uint8)
+            q = int(np.clip(quality + rng.integers(-8, 9), 10, 100))
+            ok, data = cv2.imencode(".jpg", encoded, [cv2.IMWRITE_JPEG_QUALITY, q])
+            out[k] = (cv2.imdecode(data, cv2.IMREAD_GRAYSCALE) if ok else encoded).astype(np.float32) / 255.0
+        return out
+
+
+def _warp(face: np.ndarray, angle: float, zoom: float, shift: np.ndarray) -> np.ndarray:
+    size = face.shape[0]
+    centre = ((size - 1) / 2.0, (size - 1) / 2.0)
+    matrix = cv2.getRotationMatrix2D(centre, float(angle), float(zoom))
+    matrix[:, 2] += np.asarray(shift, np.float64) * size
+    return cv2.warpAffine(face, matrix, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+
+
+class WindowSet(Protocol):
+    """Anything an epoch can draw windows from."""
+
+    name: str
+
+    def __len__(self) -> int: ...
+
+    def epoch_indices(self, rng: np.random.Generator) -> np.ndarray: ...
+
+    def windows(self, indices: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]: ...
+
+
+class SynthesizedWindows:
+    """Windows synthesized on the fly from labelled still faces; one-hot targets."""
+
+    def __init__(self, faces: StillFaces, synthesizer: WindowSynthesizer, balancing: str = "none") -> None:
+        self.faces = faces
+        self.synthesizer = synthesizer
+        self.name = f"{faces.name} (synthesized windows)"
+        self._weights = faces.draw_weights(balancing)
+        self.balancing = balancing
+
+    def __len__(self) -> int:
+        return len(self.faces)
+
+    def epoch_indices(self, rng: np.random.Generator) -> np.ndarray:
+        if self.balancing == "none":
+            return rng.permutation(len(self))
+        return rng.choice(len(self), size=len(self), replace=True, p=self._weights)
+
+    def windows(self, indices: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+        x = np.stack([self.synthesizer.synthesize(self.faces.x[i], rng) for i in indices])
+        targets = np.eye(len(LABELS), dtype=np.float32)[self.faces.y[indices]]
+        return x, targets
+
+
+@dataclass
+class CachedWindows:
+    """Real video windows (uint8 (N, t, S, S)) with soft targets (N, C), e.g. from a teacher; the
+    thesis augmentation is applied identically to every frame of a window."""
+
+    x: np.ndarray
+    targets: np.ndarray
+    name: str
+    synthesizer: WindowSynthesizer = field(default_factory=WindowSynthesizer)
+
+    def __len__(self) -> int:
+        return len(self.x)
+
+    def epoch_indices(self, rng: np.random.Generator) -> np.ndarray:
+        return rng.permutation(len(self))
+
+    def windows(self, indices: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+        out = []
+        for i in indices:
+            seed = int(rng.integers(1 << 31))
+            out.append(np.stack([self.synthesizer.augment(f, np.random.default_rng(seed)) for f in self.x[i]]))
+        return np.stack(out).astype(np.float32) / 255.0, self.targets[indices].astype(np.float32)
+
+    @staticmethod
+    def load(path: Path) -> CachedWindows:
+        try:
+            with np.load(path, allow_pickle=False) as data:
+                return CachedWindows(data["x"], data["targets"], Path(path).stem)
+        except (OSError, KeyError, ValueError) as exc:
+            raise ConfcamError(f"{path}: not a window cache ({str(exc).splitlines()[0]})") from None
+
+
+class WindowMix:
+    """One epoch's batches drawn from several window sets, interleaved at random.
+
+    limit caps the windows per epoch (drawn proportionally from every set), so an epoch fits the time
+    a CPU has; the schedule is then scaled to the number of epochs.
+    """
+
+    def __init__(self, sets: list[WindowSet], limit: int | None = None) -> None:
+        if not sets:
+            raise ConfcamError("no training data given")
+        self.sets = sets
+        self.limit = limit
+
+    def epoch_size(self) -> int:
+        total = sum(len(s) for s in self.sets)
+        return min(total, self.limit) if self.limit else total
+
+    def batches(self, batch_size: int, rng: np.random.Generator):
+        """Yields (windows float32 (B, t, S, S), targets (B, C)) for one epoch."""
+        total = sum(len(s) for s in self.sets)
+        keep = self.epoch_size() / total
+        pairs = []
+        for set_index, window_set in enumerate(self.sets):
+            indices = window_set.epoch_indices(rng)
+            indices = indices[: max(1, int(round(len(indices) * keep)))]
+            pairs.append(np.stack([np.full(len(indices), set_index), indices], 1))
+        order = np.concatenate(pairs)[rng.permutation(sum(len(p) for p in pairs))]
+        for start in range(0, len(order), batch_size):
+            chunk = order[start : start + batch_size]
+            xs, ts = [], []
+            for set_index in np.unique(chunk[:, 0]):
+                x, t = self.sets[set_index].windows(chunk[chunk[:, 0] == set_index, 1], rng)
+                xs.append(x)
+                ts.append(t)
+            yield np.concatenate(xs), np.concatenate(ts)

@@ -1,0 +1,201 @@
+"""Reports every evaluation writes the same way: a confusion-matrix PNG, a Markdown table row
+(accuracy, macro recall, params, ms/face at batch 1 and 9 on this machine) and a JSON file; and the
+model-card section of a trained model."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from confcam.classify.model import ExpressionModel
+
+ROW_HEADER = "| model | split | n | accuracy | macro recall | params | ms/face (batch 1) | ms/face (batch 9) |\n|---|---|---|---|---|---|---|---|"
+
+
+def latency_ms_per_face(path: Path, runs: int = 200, threads: int = 1) -> dict[int, float]:
+    """Median onnxruntime ms per face at batch 1 and 9 on this machine (random windows, after warm-up)."""
+    model = ExpressionModel(Path(path), threads=threads)
+    rng = np.random.default_rng(0)
+    out = {}
+    for batch in (1, 9):
+        windows = rng.random((batch, *model.window_shape), dtype=np.float32)
+        for _ in range(20):
+            model.predict(windows)
+        times = []
+        for _ in range(runs):
+            start = time.perf_counter()
+            model.predict(windows)
+            times.append(time.perf_counter() - start)
+        out[batch] = float(np.median(times)) * 1000.0 / batch
+    return out
+
+
+def onnx_params(path: Path) -> int:
+    """Parameters stored in the file (the confcam.params metadata when present, else the initializers)."""
+    import onnx
+
+    proto = onnx.load(str(path))
+    for prop in proto.metadata_props:
+        if prop.key == "confcam.params":
+            return int(prop.value)
+    return int(sum(np.prod(t.dims) for t in proto.graph.initializer))
+
+
+def macro_recall(confusion: np.ndarray) -> float:
+    support = confusion.sum(axis=1)
+    present = support > 0
+    return float(np.mean(np.diag(confusion)[present] / support[present])) if present.any() else 0.0
+
+
+def plot_confusion(confusion: np.ndarray, labels: list[str] | tuple[str, ...], title: str, path: Path) -> Path:
+    """Row-normalised confusion matrix with counts, as a PNG (written whole or not at all)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    confusion = np.asarray(confusion)
+    rows = confusion.sum(axis=1, keepdims=True)
+    share = np.divide(confusion, rows, out=np.zeros(confusion.shape, float), where=rows > 0)
+    fig, ax = plt.subplots(figsize=(5.6, 4.8), dpi=100)
+    ax.imshow(share, cmap="Blues", vmin=0.0, vmax=1.0)
+    ax.set_xticks(range(len(labels)), labels, rotation=45, ha="right")
+    ax.set_yticks(range(len(labels)), labels)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    ax.set_title(title, fontsize=9)
+    for i in range(confusion.shape[0]):
+        for j in range(confusion.shape[1]):
+            ax.text(j, i, f"{share[i, j]:.2f}\n{confusion[i, j]}", ha="center", va="center", fontsize=6,
+                    color="white" if share[i, j] > 0.5 else "black")
+    fig.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temp = path.with_name(f".{path.stem}.part.png")
+    try:
+        fig.savefig(temp)
+        os.replace(temp, path)
+    finally:
+        plt.close(fig)
+        temp.unlink(missing_ok=True)
+    return path
+
+
+@dataclass(frozen=True)
+class EvalReport:
+    """One model on one named split."""
+
+    model: str
+    split: str
+    labels: list[str]
+    confusion: np.ndarray
+    params: int | None
+    ms_per_face: dict[int, float]
+
+    @property
+    def n(self) -> int:
+        return int(self.confusion.sum())
+
+    @property
+    def accuracy(self) -> float:
+        return float(np.trace(self.confusion) / max(self.n, 1))
+
+    def markdown_row(self) -> str:
+        params = f"{self.params:,}" if self.params is not None else "-"
+        ms = [f"{self.ms_per_face[b]:.3f}" if b in self.ms_per_face else "-" for b in (1, 9)]
+        return (f"| {self.model} | {self.split} | {self.n} | {self.accuracy:.4f} | {macro_recall(self.confusion):.4f} "
+                f"| {params} | {ms[0]} | {ms[1]} |")
+
+    def write(self, folder: Path) -> dict[str, Path]:
+        """confusion.png, row.md and report.json in folder."""
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        stem = f"{self.model}-{self.split}".replace("/", "_")
+        png = plot_confusion(self.confusion, self.labels, f"{self.model} on {self.split} (n={self.n}, acc {self.accuracy:.3f})",
+                             folder / f"{stem}-confusion.png")
+        row = folder / f"{stem}.md"
+        row.write_text(ROW_HEADER + "\n" + self.markdown_row() + "\n")
+        document = {"model": self.model, "split": self.split, "n": self.n, "accuracy": self.accuracy,
+                    "macro_recall": macro_recall(self.confusion), "params": self.params,
+                    "ms_per_face": {str(k): v for k, v in self.ms_per_face.items()}, "labels": self.labels,
+                    "confusion": self.confusion.tolist()}
+        js = folder / f"{stem}.json"
+        js.write_text(json.dumps(document, indent=1) + "\n")
+        return {"png": png, "markdown": row, "json": js}
+
+
+class ModelCard:
+    """The Markdown section `models/MODEL_CARD.md` keeps for one trained model file."""
+
+    def __init__(self, model: ExpressionModel, trainer, recipe: str, trained_on: str, request,
+                 val_acc: float | None, latency: dict[int, float]) -> None:
+        self.model = model
+        self.trainer = trainer
+        self.recipe = recipe
+        self.trained_on = trained_on
+        self.request = request
+        self.val_acc = val_acc
+        self.latency = latency
+
+    def text(self) -> str:
+        info = self.model.info
+        history = self.trainer.history
+        hours = history.seconds / 3600.0
+        val = f"{self.val_acc:.4f}" if self.val_acc is not None else "not measured"
+        rows = "\n".join(
+            f"| {r['epoch']} | {r['loss']:.4f} | {r['train_acc']:.4f} | {r.get('val_acc', float('nan')):.4f} | {r['lr']:.2e} |"
+            for r in history.epochs
+        )
+        return (
+            f"## Expression model: `{info.name}.onnx`\n\n"
+            f"| arch | window | input | scale | params | licence |\n|---|---|---|---|---|---|\n"
+            f"| {info.arch} | {info.window} | {info.input_size}x{info.input_size} | {info.scale[0]:g},{info.scale[1]:g} "
+            f"| {count(self.trainer):,} | MIT (trained by confcam) |\n\n"
+            f"**Trained on**: {self.trained_on}.\n\n"
+            f"**Recipe**: {self.recipe}; {len(history.epochs)} epochs in {hours:.2f} h wall time on this 2-core machine "
+            f"(shared with other work).\n\n"
+            f"**Validation** ({self.request.val or 'none'}, still faces repeated over the window, never trained on): "
+            f"accuracy {val}.\n\n"
+            f"**Latency** (onnxruntime, 1 thread, median of 200 calls, this machine): {self.latency[1]:.3f} ms/face at "
+            f"batch 1, {self.latency[9]:.3f} ms/face at batch 9.\n\n"
+            f"**Reproduce**: `{self.command()}`\n\n"
+            f"| epoch | loss | train acc | val acc | lr |\n|---|---|---|---|---|\n{rows}\n"
+        )
+
+    def command(self) -> str:
+        r = self.request
+        parts = ["confcam train", f"--arch {r.arch}", *(f"--data {d}" for d in r.data), f"--epochs {r.epochs}",
+                 f"--out {r.out}", f"--size {r.size}", f"--window {r.window}", f"--batch-size {r.batch_size}",
+                 f"--lr {r.lr:g}", f"--balance {r.balance}", f"--seed {r.seed}", f"--threads {r.threads}"]
+        if r.val:
+            parts.append(f"--val {r.val}")
+        if r.epoch_limit:
+            parts.append(f"--epoch-limit {r.epoch_limit}")
+        if r.init:
+            parts.append(f"--init {r.init}")
+        return " ".join(parts)
+
+    def write(self, path: Path) -> Path:
+        """Replace this model's section in path (or add it), leaving the other sections alone."""
+        path = Path(path)
+        text = path.read_text() if path.is_file() else "# confcam model card: trained models\n\n"
+        heading = f"## Expression model: `{self.model.info.name}.onnx`"
+        pattern = re.compile(re.escape(heading) + r".*?(?=\n## |\Z)", re.S)
+        section = self.text().rstrip("\n")
+        text = pattern.sub(lambda _: section, text) if pattern.search(text) else text.rstrip("\n") + "\n\n" + section
+        temp = path.with_name(f".{path.name}.part")
+        temp.write_text(text.rstrip("\n") + "\n")
+        os.replace(temp, path)
+        return path
+
+
+def count(trainer) -> int:
+    from confcam.train.nets import count_params
+
+    return count_params(trainer.net)

@@ -1,0 +1,175 @@
+"""`confcam train`: turn the command's options into window sets, a Trainer, a model file and its card."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.table import Table
+
+from confcam.classify.model import ExpressionModel
+from confcam.classify.registry import ModelRegistry
+from confcam.errors import ConfcamError
+from confcam.fileio import check_writable
+from confcam.train.data import BALANCING, CachedWindows, StillFaces, SynthesizedWindows, WindowMix, WindowSet, WindowSynthesizer
+from confcam.train.nets import count_params
+from confcam.train.report import ModelCard, latency_ms_per_face
+from confcam.train.trainer import TrainConfig, Trainer, architectures
+
+console = Console(stderr=True)
+
+
+@dataclass(frozen=True)
+class TrainRequest:
+    arch: str
+    data: list[str]
+    epochs: int
+    out: Path
+    val: str | None = None
+    size: int = 48
+    window: int = 5
+    batch_size: int = 64
+    lr: float = 1e-3
+    balance: str = "none"
+    epoch_limit: int | None = None
+    init: Path | None = None
+    teacher: str = "minixception-2d"
+    cache: Path = Path("~/.cache/confcam/windows")
+    checkpoint: Path | None = None
+    resume: bool = False
+    seed: int = 0
+    threads: int = 1
+    card: Path | None = None
+    trained_on: str | None = None
+    max_steps: int | None = None
+
+
+def split_spec(spec: str) -> tuple[Path, str | None]:
+    """'file.npz:split' -> (file.npz, split); a plain path -> (path, None)."""
+    head, sep, tail = spec.rpartition(":")
+    if sep and head.endswith(".npz") and tail and "/" not in tail:
+        return Path(head).expanduser(), tail
+    return Path(spec).expanduser(), None
+
+
+def load_window_set(spec: str, request: TrainRequest, synthesizer: WindowSynthesizer) -> WindowSet:
+    """One --data entry as a window set (see DATA_HELP)."""
+    path, split = split_spec(spec)
+    if path.is_dir():
+        from confcam.train.video import VideoWindowBuilder, WindowCache
+
+        teacher = ExpressionModel(ModelRegistry().resolve(request.teacher, "expression").path)
+        builder = VideoWindowBuilder(teacher, window=request.window, size=request.size)
+        console.print(f"labelling video windows of {path} with {teacher.info.name} (cache: {request.cache})")
+        windows = WindowCache(request.cache, builder).load_folder(path, announce=console.print)
+        windows.synthesizer = synthesizer
+        return windows
+    if not path.is_file():
+        raise ConfcamError(f"--data {spec}: no such file or folder")
+    if split is None:
+        with np.load(path, allow_pickle=False) as data:
+            is_windows = "targets" in data.files
+        if is_windows:
+            windows = CachedWindows.load(path)
+            if windows.x.shape[1:] != (request.window, request.size, request.size):
+                raise ConfcamError(f"--data {spec}: windows are {windows.x.shape[1:]}, not "
+                                   f"({request.window}, {request.size}, {request.size})")
+            windows.synthesizer = synthesizer
+            return windows
+    return SynthesizedWindows(StillFaces.load(path, split, size=request.size), synthesizer, request.balance)
+
+
+def _progress() -> Progress:
+    return Progress(
+        TextColumn("[bold]epoch {task.fields[epoch]}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("loss {task.fields[loss]:.3f} acc {task.fields[acc]:.3f} val {task.fields[val]}"),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=console,
+    )
+
+
+def run_training(request: TrainRequest) -> Path:
+    """Train, export request.out (whole or not at all), write its card section; returns the path."""
+    if request.balance not in BALANCING:
+        raise ConfcamError(f"--balance {request.balance!r}: choose one of {', '.join(BALANCING)}")
+    if request.arch not in architectures(request.window):
+        raise ConfcamError(f"--arch {request.arch!r}: known: {', '.join(architectures(request.window))}")
+    if request.out.suffix != ".onnx":
+        raise ConfcamError(f"--out {request.out}: the model file must end in .onnx")
+    check_writable(request.out)
+    if request.val and request.val in request.data:
+        raise ConfcamError(f"--val {request.val} is also a --data set; validation must be held out")
+    synthesizer = WindowSynthesizer(request.window)
+    sets = [load_window_set(spec, request, synthesizer) for spec in request.data]
+    validation = None
+    if request.val:
+        path, split = split_spec(request.val)
+        validation = StillFaces.load(path, split, size=request.size)
+    config = TrainConfig(
+        arch=request.arch, epochs=request.epochs, window=request.window, size=request.size,
+        batch_size=request.batch_size, lr=request.lr, seed=request.seed, threads=request.threads,
+        epoch_limit=request.epoch_limit, init=str(request.init) if request.init else None,
+    )
+    checkpoint = request.checkpoint or request.out.with_suffix(".ckpt")
+    mix = WindowMix(sets, request.epoch_limit)
+    trainer = Trainer(config, mix, validation, checkpoint, announce=console.print)
+    if request.resume:
+        trainer.resume()
+    for window_set in sets:
+        console.print(f"data: {window_set.name}: {len(window_set)} windows")
+    console.print(f"{request.arch}: {count_params(trainer.net):,} params, {trainer.steps_per_epoch()} steps x "
+                  f"{request.epochs} epochs, {request.threads} thread(s), from epoch {trainer.start_epoch + 1}")
+    started = time.perf_counter()
+    steps = trainer.steps_per_epoch()
+    with _progress() as progress:
+        task = progress.add_task("train", total=steps * (request.epochs - trainer.start_epoch), epoch=trainer.start_epoch + 1,
+                                 loss=0.0, acc=0.0, val="-")
+
+        def advance(epoch: int, step: int, stats: dict[str, float]) -> None:
+            last = trainer.history.epochs[-1].get("val_acc") if trainer.history.epochs else None
+            progress.update(task, advance=1, epoch=f"{epoch + 1}/{request.epochs}", loss=stats["loss"],
+                            acc=stats["acc"], val=f"{last:.3f}" if last is not None else "-")
+
+        trainer.train(advance, max_steps=request.max_steps)
+    recipe = (f"Adam lr {request.lr:g}, thesis step decay scaled to {request.epochs} epochs, batch {request.batch_size}, "
+              f"soft-target cross-entropy, augmentation: rotation/shift/zoom/flip + webcam drift, seed {request.seed}, "
+              f"{request.threads} torch thread(s)" + (f", init {Path(request.init).name}" if request.init else "")
+              + (f", {request.epoch_limit} windows/epoch" if request.epoch_limit else "") + f", balance {request.balance}")
+    trained_on = request.trained_on or "; ".join(s.name for s in sets)
+    val_acc = trainer.history.epochs[-1].get("val_acc") if trainer.history.epochs else None
+    extra = {"validation": f"{request.val}: accuracy {val_acc:.4f}"} if val_acc is not None else {}
+    model = trainer.export(request.out, trained_on, recipe, extra)
+    console.print(f"wrote {request.out} ({time.perf_counter() - started:.0f} s)")
+    if request.card:
+        card = ModelCard(model, trainer, recipe, trained_on, request, val_acc, latency_ms_per_face(request.out))
+        card.write(request.card)
+        console.print(f"wrote the model-card section to {request.card}")
+    return request.out
+
+
+def print_nets(size: int, window: int) -> None:
+    table = Table(title=f"confcam train networks ({size}x{size}, t={window}); params counted as Keras does")
+    for column in ("arch", "t", "params", "thesis", "difference"):
+        table.add_column(column)
+    for spec in architectures(window).values():
+        net = spec.build()
+        with torch.no_grad():
+            net.eval()
+            x = torch.zeros(1, window if spec.window > 1 else 1, size, size)
+            logits = net(x)
+        assert logits.shape == (1, 7)
+        params = count_params(net)
+        thesis = f"{spec.thesis_params:,}" if spec.thesis_params else "-"
+        note = spec.note if spec.thesis_params is None or window == 5 else f"t={window}: first layer differs from the thesis' t=5"
+        if spec.thesis_params and window == 5 and params != spec.thesis_params:
+            note = f"{params - spec.thesis_params:+,}: {spec.note}"
+        table.add_row(spec.name, str(spec.window), f"{params:,}", thesis, note)
+    Console().print(table)

@@ -1,0 +1,263 @@
+"""Training a network on window sets the thesis' way, with checkpoints, resume and a progress display,
+and exporting the result as a confcam model file."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from confcam.classify.crop import CropRule
+from confcam.classify.model import ExpressionModel
+from confcam.errors import ConfcamError
+from confcam.train.data import LABELS, StillFaces, WindowMix
+from confcam.train.export import export_onnx
+from confcam.train.nets import (
+    LastFrame,
+    MiniXception,
+    MobileNetV2,
+    ResNet20,
+    ResNet20Video,
+    build_timeconvnet,
+    count_params,
+    inflate_first_conv,
+)
+
+THESIS_EPOCHS = 200
+THESIS_DECAYS = ((80, 1e-1), (120, 1e-2), (160, 1e-3), (180, 0.5e-3))
+"""Keras' CIFAR ResNet schedule the thesis used: lr x factor after these of 200 epochs."""
+SCALE = (-1.0, 1.0)
+"""Network input range: that of the published mini-Xception weights, kept for every network."""
+
+
+@dataclass(frozen=True)
+class ArchSpec:
+    """One trainable architecture: how to build it, its window, and the thesis' parameter count."""
+
+    name: str
+    window: int
+    thesis_params: int | None
+    build: Callable[[], nn.Module]
+    note: str = ""
+
+
+def architectures(window: int = 5) -> dict[str, ArchSpec]:
+    """Every architecture `confcam train` knows, at window t (2D ones always see one frame)."""
+    return {
+        spec.name: spec
+        for spec in (
+            ArchSpec("minixception-2d", 1, 58_423, lambda: MiniXception(1), "same count"),
+            ArchSpec("resnet20-2d", 1, None, lambda: ResNet20(1), "not in the thesis' table"),
+            ArchSpec("timeconvnet-minixception", window, 58_711, lambda: build_timeconvnet("minixception", window),
+                     "same count (t=5): only the first conv grows, 8 x 9 x (t - 1) weights"),
+            ArchSpec("timeconvnet-resnet20", window, 274_535, lambda: build_timeconvnet("resnet20", window),
+                     "same count (t=5) with global average pooling; Keras' AveragePooling2D(8) adds no weights"),
+            ArchSpec("timeconvnet-mobilenetv2", window, 2_267_527, lambda: build_timeconvnet("mobilenetv2", window),
+                     "same count (t=5): Keras MobileNetV2 (alpha 1, no top) + Dense(7)"),
+            ArchSpec("resnet20-3d", window, 808_775, lambda: ResNet20Video(factorised=False),
+                     "same count: every 3x3 conv of ResNet20 made 3x3x3, 1 input channel"),
+            ArchSpec("resnet20-2plus1d", window, 523_357, lambda: ResNet20Video(factorised=True),
+                     "more: Tran et al.'s rule sizes each (2+1)D pair to match its 3D conv (+ a BN between); "
+                     "the thesis does not give its intermediate widths, so its 523,357 cannot be rebuilt"),
+        )
+    }
+
+
+def build_network(arch: str, window: int = 5, init: Path | None = None) -> tuple[nn.Module, ArchSpec]:
+    """The network (logits out, input [N, t, S, S]) and its spec; init = the published mini-Xception
+    .hdf5 to start a mini-Xception from (inflated over t for the TimeConvNet)."""
+    specs = architectures(window)
+    if arch not in specs:
+        raise ConfcamError(f"unknown architecture {arch!r}; known: {', '.join(specs)}")
+    spec = specs[arch]
+    if init is None:
+        return spec.build(), spec
+    if "minixception" not in arch:
+        raise ConfcamError(f"--init loads mini-Xception weights; {arch} cannot start from them")
+    from confcam.train.keras_weights import load_minixception
+
+    if not Path(init).is_file():
+        raise ConfcamError(f"--init {init}: no such file")
+    net = load_minixception(Path(init))
+    return (net if spec.window == 1 else inflate_first_conv(net, spec.window)), spec
+
+
+def thesis_lr(base: float, progress: float) -> float:
+    """The learning rate at a fraction of training done, the 200-epoch schedule scaled to any length."""
+    lr = base
+    for epoch, factor in THESIS_DECAYS:
+        if progress >= epoch / THESIS_EPOCHS:
+            lr = base * factor
+    return lr
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    arch: str
+    epochs: int
+    window: int = 5
+    size: int = 48
+    batch_size: int = 64
+    lr: float = 1e-3
+    seed: int = 0
+    threads: int = 1
+    epoch_limit: int | None = None
+    """Windows drawn per epoch (None: every window of every set once)."""
+    init: str | None = None
+
+
+@dataclass
+class History:
+    epochs: list[dict[str, float]] = field(default_factory=list)
+    seconds: float = 0.0
+
+
+class Trainer:
+    """Adam + thesis schedule + soft-target cross-entropy over a WindowMix, validated on still faces."""
+
+    def __init__(self, config: TrainConfig, data: WindowMix, validation: StillFaces | None,
+                 checkpoint: Path | None = None, announce: Callable[[str], None] = print) -> None:
+        if config.epochs < 1:
+            raise ConfcamError("--epochs must be at least 1")
+        torch.set_num_threads(max(1, config.threads))
+        self.config = config
+        self.data = data
+        self.validation = validation
+        self.checkpoint = Path(checkpoint) if checkpoint else None
+        self.announce = announce
+        torch.manual_seed(config.seed)
+        self.net, self.spec = build_network(config.arch, config.window, Path(config.init) if config.init else None)
+        self.optimizer = torch.optim.Adam(self.net.parameters(), lr=config.lr)
+        self.history = History()
+        self.start_epoch = 0
+
+    @property
+    def model(self) -> nn.Module:
+        """The network as trained: 2D ones see the last frame of each window."""
+        return LastFrame(self.net) if self.spec.window == 1 else self.net
+
+    def steps_per_epoch(self) -> int:
+        return math.ceil(self.data.epoch_size() / self.config.batch_size)
+
+    def resume(self) -> None:
+        """Continue from the checkpoint; the config must be the one it was written with."""
+        if self.checkpoint is None or not self.checkpoint.is_file():
+            raise ConfcamError(f"--resume: no checkpoint at {self.checkpoint}")
+        state = torch.load(self.checkpoint, map_location="cpu", weights_only=False)
+        if state["config"] != asdict(self.config):
+            changed = [k for k, v in asdict(self.config).items() if state["config"].get(k) != v]
+            raise ConfcamError(f"--resume: checkpoint was made with other settings ({', '.join(changed)})")
+        self.net.load_state_dict(state["net"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.history = History(state["history"], state["seconds"])
+        self.start_epoch = int(state["epoch"]) + 1
+
+    def _save(self, epoch: int) -> None:
+        if self.checkpoint is None:
+            return
+        self.checkpoint.parent.mkdir(parents=True, exist_ok=True)
+        temp = self.checkpoint.with_name(f".{self.checkpoint.name}.part")
+        torch.save({"config": asdict(self.config), "net": self.net.state_dict(), "optimizer": self.optimizer.state_dict(),
+                    "history": self.history.epochs, "seconds": self.history.seconds, "epoch": epoch}, temp)
+        os.replace(temp, self.checkpoint)
+
+    def _scaled(self, windows: np.ndarray) -> torch.Tensor:
+        low, high = SCALE
+        return torch.from_numpy(windows * np.float32(high - low) + np.float32(low))
+
+    def train(self, progress: Callable[[int, int, dict[str, float]], None] | None = None, max_steps: int | None = None) -> History:
+        """Run the remaining epochs; progress(epoch, step, stats) after every step. max_steps stops early
+        (CI smoke runs)."""
+        steps = self.steps_per_epoch()
+        total = steps * self.config.epochs
+        done = 0
+        for epoch in range(self.start_epoch, self.config.epochs):
+            started = time.perf_counter()
+            rng = np.random.default_rng([self.config.seed, epoch])
+            torch.manual_seed(self.config.seed * 100_003 + epoch)
+            self.net.train()
+            loss_sum, correct, seen = 0.0, 0, 0
+            for step, (windows, targets) in enumerate(self.data.batches(self.config.batch_size, rng)):
+                for group in self.optimizer.param_groups:
+                    group["lr"] = thesis_lr(self.config.lr, (epoch * steps + step) / total)
+                x = self._scaled(windows)
+                t = torch.from_numpy(targets)
+                logits = self.model(x)
+                loss = -(t * F.log_softmax(logits, dim=1)).sum(dim=1).mean()
+                self.optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                self.optimizer.step()
+                loss_sum += float(loss) * len(x)
+                correct += int((logits.argmax(1) == t.argmax(1)).sum())
+                seen += len(x)
+                done += 1
+                if progress:
+                    progress(epoch, step, {"loss": loss_sum / seen, "acc": correct / seen})
+                if max_steps is not None and done >= max_steps:
+                    break
+            row = {"epoch": epoch + 1, "loss": loss_sum / max(seen, 1), "train_acc": correct / max(seen, 1),
+                   "lr": self.optimizer.param_groups[0]["lr"]}
+            if self.validation is not None:
+                row["val_acc"] = self.validate()
+            self.history.seconds += time.perf_counter() - started
+            self.history.epochs.append(row)
+            self._save(epoch)
+            self.announce(json.dumps(row | {"seconds": round(self.history.seconds, 1)}))
+            if max_steps is not None and done >= max_steps:
+                break
+        return self.history
+
+    def predict_still(self, faces: np.ndarray, batch: int = 512) -> np.ndarray:
+        """Probabilities for still uint8 crops, each repeated over the window as the evaluator does."""
+        self.net.eval()
+        out = []
+        with torch.no_grad():
+            for start in range(0, len(faces), batch):
+                x = faces[start : start + batch].astype(np.float32) / 255.0
+                windows = np.repeat(x[:, None], self.config.window, axis=1)
+                out.append(torch.softmax(self.model(self._scaled(windows)), dim=1).numpy())
+        return np.concatenate(out) if out else np.zeros((0, len(LABELS)), np.float32)
+
+    def validate(self) -> float:
+        assert self.validation is not None
+        probs = self.predict_still(self.validation.x)
+        return float((probs.argmax(1) == self.validation.y).mean())
+
+    def export(self, path: Path, trained_on: str, recipe: str, extra: dict[str, object] | None = None) -> ExpressionModel:
+        """Write the ONNX model file, then check it loads and agrees with PyTorch on real windows."""
+        self.net.eval()
+        metadata: dict[str, object] = {
+            "kind": "expression",
+            "labels": LABELS,
+            "window": self.spec.window,
+            "input_size": self.config.size,
+            "scale": f"{SCALE[0]:g},{SCALE[1]:g}",
+            "crop": str(CropRule()),
+            "arch": self.config.arch,
+            "trained_on": trained_on,
+            "source": "trained by confcam (confcam train); architecture after J. R. H. Lee's thesis; MIT",
+            "recipe": recipe,
+            "epochs": len(self.history.epochs),
+            "train_seconds": round(self.history.seconds),
+            "params": count_params(self.net),
+            **(extra or {}),
+        }
+        export_onnx(self.net, Path(path), metadata)
+        model = ExpressionModel(Path(path))
+        probe = np.random.default_rng(0).random((4, *model.window_shape), dtype=np.float32)
+        with torch.no_grad():
+            want = torch.softmax(self.net(self._scaled(probe)), dim=1).numpy()
+        diff = float(np.abs(model.predict(probe) - want).max())
+        if diff > 1e-4:
+            Path(path).unlink(missing_ok=True)
+            raise ConfcamError(f"exported {path} disagrees with PyTorch by {diff:.1e}; file removed")
+        return model
