@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import time
 from abc import ABC, abstractmethod
 from types import TracebackType
+
+import numpy as np
 
 from confcam.types import Frame
 
@@ -51,3 +54,17 @@ class Source(ABC):
         tb: TracebackType | None,
     ) -> None:
         self.close()
+
+
+class LiveClock:
+    """Numbers and timestamps a live source's frames from the moment it opened."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.start = time.perf_counter()
+
+    def frame(self, image: np.ndarray, captured_at: float | None = None) -> Frame:
+        now = time.perf_counter() if captured_at is None else captured_at
+        frame = Frame(image=image, index=self.count, timestamp=now - self.start, captured_at=now)
+        self.count += 1
+        return frame

@@ -14,7 +14,7 @@ from pathlib import Path
 import cv2
 
 from confcam.errors import SourceError
-from confcam.sources.base import Source
+from confcam.sources.base import LiveClock, Source
 from confcam.types import Frame
 
 DEFAULT_FPS = 30.0
@@ -45,8 +45,7 @@ class CameraSource(Source):
         self._capture: cv2.VideoCapture | None = None
         self._size = (0, 0)
         self._fps = fps or DEFAULT_FPS
-        self._count = 0
-        self._start = 0.0
+        self._clock = LiveClock()
 
     def open(self) -> None:
         if self.index < 0:
@@ -68,8 +67,7 @@ class CameraSource(Source):
         reported = capture.get(cv2.CAP_PROP_FPS)
         self._fps = float(reported) if reported and reported > 0 else (fps or DEFAULT_FPS)
         self._capture = capture
-        self._count = 0
-        self._start = time.perf_counter()
+        self._clock = LiveClock()
 
     def read(self) -> Frame | None:
         if self._capture is None:
@@ -81,9 +79,7 @@ class CameraSource(Source):
         if image.ndim == 2:
             image = cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)
         self._size = (int(image.shape[1]), int(image.shape[0]))
-        frame = Frame(image=image, index=self._count, timestamp=captured_at - self._start, captured_at=captured_at)
-        self._count += 1
-        return frame
+        return self._clock.frame(image, captured_at)
 
     def close(self) -> None:
         if self._capture is not None:

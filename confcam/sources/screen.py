@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import time
 
 from confcam.errors import SourceError
-from confcam.sources.base import Source
+from confcam.sources.base import LiveClock, Source
 from confcam.sources.capture import FramePacer, ScreenGrabber
 from confcam.types import Frame
 
@@ -32,8 +31,7 @@ class ScreenSource(Source):
         self._grabber: ScreenGrabber | None = None
         self._area = (0, 0, 0, 0)
         self._pacer = FramePacer(fps)
-        self._count = 0
-        self._start = 0.0
+        self._clock = LiveClock()
 
     def open(self) -> None:
         if self._fps <= 0:
@@ -47,18 +45,14 @@ class ScreenSource(Source):
             raise
         self._grabber = grabber
         self._pacer = FramePacer(self._fps)
-        self._count = 0
-        self._start = time.perf_counter()
+        self._clock = LiveClock()
 
     def read(self) -> Frame | None:
         if self._grabber is None:
             return None
         self._pacer.wait()
         image = self._grabber.grab(*self._area)
-        captured_at = time.perf_counter()
-        frame = Frame(image=image, index=self._count, timestamp=captured_at - self._start, captured_at=captured_at)
-        self._count += 1
-        return frame
+        return self._clock.frame(image)
 
     def close(self) -> None:
         if self._grabber is not None:

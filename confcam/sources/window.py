@@ -43,7 +43,7 @@ import cv2
 import numpy as np
 
 from confcam.errors import SourceError
-from confcam.sources.base import Source
+from confcam.sources.base import LiveClock, Source
 from confcam.sources.capture import FramePacer, ScreenGrabber, require_display
 from confcam.types import Frame
 
@@ -361,8 +361,7 @@ class WindowSource(Source):
         self._size = (0, 0)
         self._last: np.ndarray | None = None
         self._pacer = FramePacer(fps)
-        self._count = 0
-        self._start = 0.0
+        self._clock = LiveClock()
         self._ended = False
 
     def open(self) -> None:
@@ -394,9 +393,8 @@ class WindowSource(Source):
         self._size = (self.window.w, self.window.h)
         self._last = None
         self._pacer = FramePacer(self._fps)
-        self._count = 0
         self._ended = False
-        self._start = time.perf_counter()
+        self._clock = LiveClock()
 
     def read(self) -> Frame | None:
         if self._system is None or self._grabber is None or self.window is None or self._ended:
@@ -415,10 +413,7 @@ class WindowSource(Source):
             image = self._last
         else:
             image = self._last.copy()
-        captured_at = time.perf_counter()
-        frame = Frame(image=image, index=self._count, timestamp=captured_at - self._start, captured_at=captured_at)
-        self._count += 1
-        return frame
+        return self._clock.frame(image)
 
     def close(self) -> None:
         if self._grabber is not None:
