@@ -13,8 +13,9 @@ from confcam.classify.registry import ModelRegistry
 from confcam.classify.smoother import ExpressionSmoother
 from confcam.config import PipelineConfig, SinkConfig, SinkKind, SourceConfig, SourceKind, Style
 from confcam.detect.base import FaceDetector
-from confcam.detect.blazeface import BlazeFaceDetector, MultiRangeDetector
-from confcam.errors import SinkError
+from confcam.detect.blazeface import BlazeFaceDetector
+from confcam.detect.focus import FocusConfig, FocusedDetector
+from confcam.errors import ModelError, SinkError
 from confcam.pipeline import FacePipeline
 from confcam.render import build_annotators as _annotators_for_style
 from confcam.render.base import Annotator
@@ -25,7 +26,7 @@ from confcam.track.tracker import FaceTracker
 def build_pipeline(config: PipelineConfig, registry: ModelRegistry | None = None) -> FacePipeline:
     registry = registry or ModelRegistry()
     model = ExpressionModel(registry.resolve(config.model, "expression").path, threads=config.threads)
-    detector = build_detector(config.detector, registry)
+    detector = build_detector(config.detector, registry, config.focus)
     tracker = FaceTracker(replace(config.tracker, window=model.info.window))
     return FacePipeline(
         detector=detector,
@@ -36,12 +37,16 @@ def build_pipeline(config: PipelineConfig, registry: ModelRegistry | None = None
     )
 
 
-def build_detector(spec: str | None, registry: ModelRegistry) -> FaceDetector:
-    """One BlazeFace file, or several pooled into one NMS when the spec joins names with '+'."""
+def build_detector(spec: str | None, registry: ModelRegistry, focus: FocusConfig) -> FaceDetector:
+    """One BlazeFace file on whole frames, or 'near+far': the near-range net on the whole frame and on
+    close looks at small faces, the far-range net sweeping tiles for new small faces (FocusedDetector)."""
     infos = registry.resolve_all(spec, "detector")
     if len(infos) == 1:
         return BlazeFaceDetector(infos[0].path)
-    return MultiRangeDetector([BlazeFaceDetector(info.path, pooled=True) for info in infos])
+    if len(infos) != 2:
+        raise ModelError(f"a detector spec names one model or two joined by '+' (near+far), got {spec!r}")
+    near, far = (BlazeFaceDetector(info.path, pooled=True) for info in infos)
+    return FocusedDetector(near, far, focus)
 
 
 def build_annotators(style: Style) -> list[Annotator]:

@@ -68,5 +68,6 @@ class FacePipeline:
 
     def reset(self) -> None:
         """Forget every face (e.g. when a looping clip restarts or a source changes)."""
+        self.detector.reset()
         self.tracker.reset()
         self.smoother.reset()

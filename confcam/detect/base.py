@@ -13,3 +13,6 @@ class FaceDetector(ABC):
     @abstractmethod
     def detect(self, image: np.ndarray) -> Detections:
         """Faces in a BGR uint8 image: boxes, scores and landmarks in its pixels."""
+
+    def reset(self) -> None:
+        """Forget what earlier frames showed (detectors that look where faces were keep state)."""

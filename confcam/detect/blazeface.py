@@ -315,11 +315,17 @@ class BlazeFaceDetector(FaceDetector):
     def detect(self, image: np.ndarray) -> Detections:
         return self.nms(self.candidates(image)).to_detections(image.shape[1], image.shape[0])
 
-    def candidates(self, image: np.ndarray) -> RawFaces:
-        """Every anchor above the threshold, in frame pixels, before NMS (so detectors can be pooled)."""
-        regions = [(0, 0, image.shape[1], image.shape[0])]
-        if self.tiles != (1, 1):
-            regions += tile_origins(image.shape[1], image.shape[0], self.tiles, self.tile_overlap)
+    def candidates(self, image: np.ndarray, regions: list[tuple[int, int, int, int]] | None = None) -> RawFaces:
+        """Every anchor above the threshold, in frame pixels, before NMS (so detectors can be pooled).
+
+        regions (x, y, w, h): the parts of the frame to look at, in one batch; by default the whole
+        frame plus the configured tiles."""
+        if regions is None:
+            regions = [(0, 0, image.shape[1], image.shape[0])]
+            if self.tiles != (1, 1):
+                regions += tile_origins(image.shape[1], image.shape[0], self.tiles, self.tile_overlap)
+        if not regions:
+            return RawFaces.empty()
         squares, placements = [], []
         for x, y, w, h in regions:
             square, placement = self.letterbox(image[y : y + h, x : x + w], (x, y))
@@ -352,5 +358,7 @@ class MultiRangeDetector(FaceDetector):
         return MultiRangeDetector([BlazeFaceDetector(v, pooled=True, threads=threads) for v in variants])
 
     def detect(self, image: np.ndarray) -> Detections:
-        pooled = RawFaces.concat([d.candidates(image) for d in self.detectors])
-        return self.nms(pooled).to_detections(image.shape[1], image.shape[0])
+        return self.nms(self.candidates(image)).to_detections(image.shape[1], image.shape[0])
+
+    def candidates(self, image: np.ndarray) -> RawFaces:
+        return RawFaces.concat([d.candidates(image) for d in self.detectors])

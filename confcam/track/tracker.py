@@ -49,6 +49,9 @@ class TrackerConfig:
     """A new face gets an id only after this many consecutive detections (no ids for flukes)."""
     max_missed: int = 10
     """Frames a face may go undetected before its track, and its crops, are forgotten."""
+    loyalty: float = 0.1
+    """Distance discount for a well-established track (full after 10 hits): when two tracks claim one
+    face about equally, the one that has followed it longer keeps it, so ids do not swap."""
 
 
 @dataclass
@@ -106,7 +109,9 @@ class FaceTracker:
         """Match this frame's faces to tracks; returns the confirmed, matched faces with track_ids set."""
         boxes = detections.boxes
         track_boxes = np.array([t.box for t in self._tracks], dtype=np.float32).reshape(-1, 4)
-        pairs = greedy_match(self._distance(track_boxes, boxes), self.config.max_distance)
+        distances = self._distance(track_boxes, boxes)
+        standing = np.array([min(t.hits, 10) / 10 for t in self._tracks], dtype=np.float32).reshape(-1, 1)
+        pairs = greedy_match(distances - self.config.loyalty * standing, self.config.max_distance)
         matched_tracks = {t for t, _ in pairs}
         matched_dets = {d for _, d in pairs}
 

@@ -4,7 +4,7 @@ live path and `confcam --help` never load them."""
 
 from __future__ import annotations
 
-import importlib.util
+import importlib
 from pathlib import Path
 from typing import Optional
 
@@ -15,15 +15,25 @@ from confcam.errors import ConfcamError
 TRAIN_EXTRA = 'pip install "confcam[train]"'
 
 
+def _missing(modules: tuple[str, ...]) -> list[str]:
+    missing = []
+    for name in modules:
+        try:
+            importlib.import_module(name)
+        except ImportError:
+            missing.append(name)
+    return missing
+
+
 def require_train_extra() -> None:
     """A one-line error instead of an ImportError when the optional training extra is missing."""
-    missing = [m for m in ("torch", "onnx", "h5py") if importlib.util.find_spec(m) is None]
+    missing = _missing(("torch", "onnx", "h5py"))
     if missing:
         raise ConfcamError(f"this command needs {', '.join(missing)}: {TRAIN_EXTRA}")
 
 
 def require_matplotlib() -> None:
-    if importlib.util.find_spec("matplotlib") is None:
+    if _missing(("matplotlib",)):
         raise ConfcamError(f"this command needs matplotlib for its confusion-matrix plot: {TRAIN_EXTRA}")
 
 

@@ -36,14 +36,17 @@ def latency_ms_per_face(path: Path, runs: int = 200, threads: int = 1) -> dict[i
     return out
 
 
-def onnx_params(path: Path) -> int:
-    """Parameters stored in the file (the confcam.params metadata when present, else the initializers)."""
-    import onnx
-
+def onnx_params(path: Path) -> int | None:
+    """Parameters of a model file: its confcam.params metadata, else its stored weights (needs onnx)."""
+    model = ExpressionModel(Path(path))
+    declared = model.session.get_modelmeta().custom_metadata_map.get("confcam.params")
+    if declared:
+        return int(declared)
+    try:
+        import onnx
+    except ImportError:
+        return None
     proto = onnx.load(str(path))
-    for prop in proto.metadata_props:
-        if prop.key == "confcam.params":
-            return int(prop.value)
     return int(sum(np.prod(t.dims) for t in proto.graph.initializer))
 
 

@@ -196,7 +196,7 @@ class Trainer:
                 self.optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 self.optimizer.step()
-                loss_sum += float(loss) * len(x)
+                loss_sum += float(loss.detach()) * len(x)
                 correct += int((logits.argmax(1) == t.argmax(1)).sum())
                 seen += len(x)
                 done += 1
@@ -216,16 +216,19 @@ class Trainer:
                 break
         return self.history
 
-    def predict_still(self, faces: np.ndarray, batch: int = 512) -> np.ndarray:
-        """Probabilities for still uint8 crops, each repeated over the window as the evaluator does."""
+    def predict_windows(self, windows: np.ndarray, batch: int = 512) -> np.ndarray:
+        """Probabilities for uint8 (N, t, S, S) windows (2D networks see the last frame)."""
         self.net.eval()
         out = []
         with torch.no_grad():
-            for start in range(0, len(faces), batch):
-                x = faces[start : start + batch].astype(np.float32) / 255.0
-                windows = np.repeat(x[:, None], self.config.window, axis=1)
-                out.append(torch.softmax(self.model(self._scaled(windows)), dim=1).numpy())
+            for start in range(0, len(windows), batch):
+                x = windows[start : start + batch].astype(np.float32) / 255.0
+                out.append(torch.softmax(self.model(self._scaled(x)), dim=1).numpy())
         return np.concatenate(out) if out else np.zeros((0, len(LABELS)), np.float32)
+
+    def predict_still(self, faces: np.ndarray, batch: int = 512) -> np.ndarray:
+        """Probabilities for still uint8 crops, each repeated over the window as the evaluator does."""
+        return self.predict_windows(np.repeat(faces[:, None], self.config.window, axis=1), batch)
 
     def validate(self) -> float:
         assert self.validation is not None

@@ -14,16 +14,25 @@ from pathlib import Path
 
 import numpy as np
 
-from confcam.build import build_detector
 from confcam.classify.crop import FaceCropper
 from confcam.classify.model import ExpressionModel
 from confcam.classify.registry import ModelRegistry
+from confcam.detect.base import FaceDetector
 from confcam.errors import ConfcamError
 from confcam.sources.file import FileSource
 from confcam.track.tracker import FaceTracker, TrackerConfig
 from confcam.train.data import LABELS, CachedWindows
 
 VIDEO_SUFFIXES = (".mp4", ".mov", ".avi", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg")
+
+
+def default_detector(spec: str | None = None, registry: ModelRegistry | None = None) -> FaceDetector:
+    """The live path's face detector (the same factory and settings), so training crops match live crops."""
+    from confcam.build import build_pipeline
+    from confcam.config import PipelineConfig
+
+    config = PipelineConfig() if spec is None else PipelineConfig(detector=spec)
+    return build_pipeline(config, registry or ModelRegistry()).detector
 
 
 class TeacherLabeller:
@@ -69,12 +78,13 @@ class VideoWindowBuilder:
         self.window = int(window)
         self.stride = max(1, int(stride))
         self.max_frames = max_frames
-        self.detector = build_detector(detector, registry or ModelRegistry())
+        self.detector = default_detector(detector, registry)
         self.cropper = FaceCropper(size, str(teacher.info.crop))
         self.teacher_cropper = FaceCropper(teacher.info.input_size, teacher.info.crop)
 
     def build(self, video: Path) -> VideoWindows:
         tracker = FaceTracker(TrackerConfig(window=self.window))
+        self.detector.reset()
         crops: dict[int, list[np.ndarray]] = {}
         labels: dict[int, list[np.ndarray]] = {}
         x, targets, ids, lasts = [], [], [], []
