@@ -10,25 +10,8 @@ import numpy as np
 
 from confcam.pipeline import FacePipeline
 from confcam.render.base import Annotator
-from confcam.types import Detections, Frame
-
-
-def predictions_message(index: int, t: float, faces: Detections) -> dict[str, Any]:
-    """The data-channel message for one processed frame (boxes in the incoming frame's pixels)."""
-    tracks: list[dict[str, Any]] = []
-    if len(faces) and faces.track_ids is not None and faces.probs is not None and faces.labels is not None:
-        confidences = faces.confidences if faces.confidences is not None else np.zeros(len(faces))
-        for row, box in enumerate(faces.xywh):
-            tracks.append(
-                {
-                    "id": int(faces.track_ids[row]),
-                    "box": [round(float(v), 1) for v in box],
-                    "label": faces.labels[row],
-                    "confidence": round(float(confidences[row]), 4),
-                    "probs": [round(float(p), 4) for p in faces.probs[row]],
-                }
-            )
-    return {"frame": index, "t": round(t, 3), "tracks": tracks}
+from confcam.records import frame_record
+from confcam.types import Frame
 
 
 class FrameAnalyser:
@@ -54,4 +37,4 @@ class FrameAnalyser:
             image = annotator.annotate(image, faces, self.class_names)
         out = av.VideoFrame.from_ndarray(np.ascontiguousarray(image), format="bgr24").reformat(format="yuv420p")
         out.pts, out.time_base = video.pts, video.time_base
-        return out, predictions_message(index, t, faces)
+        return out, frame_record(index, t, faces)
