@@ -207,13 +207,16 @@ def evaluate(crops: Path, model: str | None, split: str | None, json_out: Path |
 
 
 def models_list(as_json: bool) -> None:
-    entries = ModelRegistry().listing()
+    registry = ModelRegistry()
+    entries = registry.listing()
+    for bad in registry.broken():
+        console.print(f"skipped {bad.path}: {bad.error}")
     if as_json:
         print(json.dumps(entries, indent=1))
         return
     table = Table(title="confcam models")
     for column in ("name", "kind", "default", "window", "input", "labels"):
-        table.add_column(column)
+        table.add_column(column, no_wrap=column != "labels", overflow="fold")
     for e in entries:
         table.add_row(
             e["name"], e["kind"], "yes" if e["default"] else "", str(e.get("window") or "-"), str(e.get("input_size") or "-"),
