@@ -485,3 +485,24 @@ def test_window_reports_a_library_clash_instead_of_hanging(xvfb: str) -> None:
         cwd=Path(__file__).resolve().parents[1],
     )
     assert "import cv2 before av" in done.stdout
+
+
+@pytest.mark.display
+def test_panel_opens_at_the_right_edge_of_the_screen(xvfb: str, monkeypatch: pytest.MonkeyPatch, results: list[Result]) -> None:
+    """Away from the meeting window it would otherwise cover (and be captured from)."""
+    from Xlib.display import Display
+
+    monkeypatch.setenv("DISPLAY", xvfb)
+    sink = PanelSink()
+    sink.open(640, 360, 24.0)
+    for result in results[:3]:
+        sink.write(result)
+    (window_id,) = window_ids(xvfb, sink.window.title)
+    display = Display(xvfb)
+    window = display.create_resource_object("window", window_id)
+    origin = window.translate_coords(display.screen().root, 0, 0)
+    geometry = window.get_geometry()
+    screen_width = display.screen().width_in_pixels
+    display.close()
+    sink.close()
+    assert -origin.x + geometry.width >= screen_width - 40

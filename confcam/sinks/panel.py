@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import cv2
 
+from confcam.errors import ConfcamError
 from confcam.render.panel import PanelRenderer
 from confcam.sinks.base import Sink
 from confcam.sinks.window import DisplayWindow
+from confcam.sources.screen import list_monitors
 from confcam.types import Result
 
 
@@ -26,6 +28,17 @@ class PanelSink(Sink):
 
     def open(self, width: int, height: int, fps: float) -> None:
         self.window.open()
+        self._move_to_screen_edge()
+
+    def _move_to_screen_edge(self) -> None:
+        """Start at the primary screen's right edge: a panel lying over the meeting window would be
+        captured by a screen or window source and labelled again."""
+        try:
+            monitor = list_monitors()[0]
+            x = monitor["left"] + monitor["width"] - self.renderer.width - 16
+            cv2.moveWindow(self.window.title, max(monitor["left"], x), monitor["top"] + 40)
+        except (ConfcamError, IndexError, cv2.error):
+            pass  # placement is a courtesy: the panel still works wherever the window manager puts it
 
     def write(self, result: Result) -> None:
         self.window.show(self.renderer.render(result.faces, result.class_names))
