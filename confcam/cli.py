@@ -24,6 +24,10 @@ models_cli = typer.Typer(help="List and inspect the bundled expression and detec
 cli.add_typer(models_cli, name="models")
 
 MODEL_HELP = "Expression model: a name from `confcam models list` or a path to an .onnx file (default: the bundled default)."
+DETECTOR_HELP = (
+    "Face detector: a name from `confcam models list`, a path, or NEAR+FAR (default blazeface-short+blazeface-full: "
+    "whole frame plus close looks at small faces). blazeface-short alone is fastest for one close-up face."
+)
 STYLE_HELP = "How to mark faces: emoji above the head, text label + confidence, coloured ring, or all."
 
 
@@ -62,6 +66,7 @@ def start(
     backend: Optional[str] = typer.Option(None, help="Virtual camera: pyvirtualcam backend (v4l2loopback, obs, unitycapture)."),
     max_frames: Optional[int] = typer.Option(None, min=1, help="Stop after this many frames."),
     model: Optional[str] = typer.Option(None, help=MODEL_HELP),
+    detector: Optional[str] = typer.Option(None, help=DETECTOR_HELP),
     style: Style = typer.Option(Style.emoji, help=STYLE_HELP),
 ) -> None:
     """Label every face live and send the result to a virtual camera, the side panel, a window or a file.
@@ -79,7 +84,8 @@ def start(
         port=port,
     )
     sink_config = SinkConfig(kinds=tuple(sink), output=output, events=events, device=device, backend=backend)
-    actions.start(source_config, sink_config, PipelineConfig(model=model, style=style), max_frames=max_frames)
+    pipeline = PipelineConfig(model=model, detector=detector, style=style)
+    actions.start(source_config, sink_config, pipeline, max_frames=max_frames)
 
 
 @cli.command(epilog="Example: confcam analyze interview.mp4 --json interview.json")
@@ -87,10 +93,12 @@ def analyze(
     path: Path = typer.Argument(..., help="A video or a photo (a photo counts as a still clip)."),
     json_out: Optional[Path] = typer.Option(None, "--json", help="Write the per-person timeline here."),
     model: Optional[str] = typer.Option(None, help=MODEL_HELP),
+    detector: Optional[str] = typer.Option(None, help=DETECTOR_HELP),
     max_frames: Optional[int] = typer.Option(None, min=1, help="Analyse only the first N frames."),
 ) -> None:
     """Analyse a recording offline, as fast as the machine allows: per-person timeline and summary."""
-    actions.analyze(path, json_out=json_out, pipeline=PipelineConfig(model=model), max_frames=max_frames)
+    pipeline = PipelineConfig(model=model, detector=detector)
+    actions.analyze(path, json_out=json_out, pipeline=pipeline, max_frames=max_frames)
 
 
 @cli.command(name="eval", epilog="Example: confcam eval ../shared/data/fer2013/fer2013_train_publictest.npz --split publictest")
@@ -113,10 +121,12 @@ def bench(
     warmup: int = typer.Option(30, min=0, help="Frames run first and not measured."),
     json_out: Optional[Path] = typer.Option(None, "--json", help="Write the report here."),
     model: Optional[str] = typer.Option(None, help=MODEL_HELP),
+    detector: Optional[str] = typer.Option(None, help=DETECTOR_HELP),
     style: Style = typer.Option(Style.emoji, help=STYLE_HELP),
 ) -> None:
     """Measure the whole live pipeline (decode, detect, track, classify, render) flat out on this machine."""
-    actions.bench(video, frames=frames, warmup=warmup, json_out=json_out, pipeline=PipelineConfig(model=model, style=style))
+    pipeline = PipelineConfig(model=model, detector=detector, style=style)
+    actions.bench(video, frames=frames, warmup=warmup, json_out=json_out, pipeline=pipeline)
 
 
 @cli.command(epilog="Example: confcam web --port 8080   (then open http://127.0.0.1:8080)")

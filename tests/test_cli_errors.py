@@ -48,6 +48,11 @@ CASES = {
     "eval npz without x and y": (["eval", "{npz}"], "bad.npz"),
     "eval missing npz": (["eval", "{tmp}/none.npz"], "none.npz"),
     "unknown models info": (["models", "info", "nobody"], "nobody"),
+    "unknown detector": (["analyze", "{clip}", "--detector", "nodetector"], "nodetector"),
+    "three pooled detectors": (
+        ["analyze", "{clip}", "--detector", "blazeface-short+blazeface-full+blazeface-short"],
+        "near+far",
+    ),
     "zero max frames": (["start", "--source", "sample", "--sink", "none", "--max-frames", "0"], "max-frames"),
 }
 
