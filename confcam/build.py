@@ -20,6 +20,7 @@ from confcam.pipeline import FacePipeline
 from confcam.render import build_annotators as _annotators_for_style
 from confcam.render.base import Annotator
 from confcam.sinks.base import Sink
+from confcam.sources.base import Source
 from confcam.track.tracker import FaceTracker
 
 
@@ -53,7 +54,7 @@ def build_annotators(style: Style) -> list[Annotator]:
     return _annotators_for_style(style.value)
 
 
-def build_source(config: SourceConfig, window: int = 5):
+def build_source(config: SourceConfig, window: int = 5) -> Source:
     """The Source for a config; imports lazily so a missing optional backend only matters when used."""
     kind = config.kind
     if kind is SourceKind.sample:
