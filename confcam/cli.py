@@ -11,6 +11,7 @@ import typer
 from confcam import app as actions
 from confcam.config import PipelineConfig, SinkConfig, SinkKind, SourceConfig, SourceKind, Style, parse_region
 from confcam.errors import ConfcamError
+from confcam.train.commands import register as register_training_commands
 
 cli = typer.Typer(
     name="confcam",
@@ -160,6 +161,9 @@ def models_info(name: str = typer.Argument(..., help="Model name or path.")) -> 
 def devices(as_json: bool = typer.Option(False, "--json", help="Machine-readable output.")) -> None:
     """Monitors, windows, cameras and the virtual-camera backend (and how to install one if missing)."""
     actions.devices(as_json=as_json)
+
+
+register_training_commands(cli)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -20,6 +20,7 @@ from confcam.errors import ConfcamError
 from confcam.sources.file import FileSource
 from confcam.train.commands import register
 from confcam.train.data import StillFaces, SynthesizedWindows, WindowMix, WindowSynthesizer
+from confcam.train.run import TrainRequest, run_training
 from confcam.train.trainer import TrainConfig, Trainer, architectures
 from tests.conftest import FER2013, REPO, video
 
@@ -116,16 +117,37 @@ def test_train_command_writes_model_checkpoint_and_card(tiny_npz, tmp_path: Path
     train, val = tiny_npz
     out, card = tmp_path / "tiny.onnx", tmp_path / "CARD.md"
     args = ["train", "--arch", "minixception-2d", "--data", str(train), "--val", str(val), "--epochs", "1",
-            "--out", str(out), "--card", str(card), "--batch-size", "48"]
+            "--out", str(out), "--card", str(card), "--batch-size", "48", "--cache", str(tmp_path / "cache" / "windows")]
     result = CliRunner().invoke(app(), args)
     assert result.exit_code == 0, result.output
     model = ExpressionModel(out)
     assert model.info.trained_on.startswith("train (synthesized windows)")
-    assert out.with_suffix(".ckpt").is_file()
+    assert (tmp_path / "cache" / "checkpoints" / "tiny.ckpt").is_file()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["CARD.md", "cache", "tiny.onnx"], "nothing else beside the model"
     text = card.read_text()
     assert "## Expression model: `tiny.onnx`" in text and "ms/face at batch 9" in text and "--epochs 1" in text
     CliRunner().invoke(app(), args)
     assert card.read_text().count("## Expression model: `tiny.onnx`") == 1
+
+
+def test_a_stopped_run_exports_from_its_checkpoint(tiny_npz, tmp_path: Path) -> None:
+    train, val = tiny_npz
+    cache = tmp_path / "cache" / "windows"
+
+    request = TrainRequest(arch="timeconvnet-minixception", data=[str(train)], epochs=3, out=tmp_path / "early.onnx",
+                           batch_size=48, cache=cache, max_steps=2)
+    run_training(request)
+    checkpoint = tmp_path / "cache" / "checkpoints" / "early.ckpt"
+    out, card = tmp_path / "exported.onnx", tmp_path / "CARD.md"
+    result = CliRunner().invoke(app(), ["train", "export", "--checkpoint", str(checkpoint), "--out", str(out),
+                                        "--val", str(val), "--card", str(card)])
+    assert result.exit_code == 0, result.output
+    model = ExpressionModel(out)
+    assert model.info.window == 5 and model.info.trained_on == "train (synthesized windows)"
+    text = card.read_text()
+    assert "stopped after epoch 1 of 3" in text and "1 of 3 epochs" in text and "--epochs 3" in text
+    with pytest.raises(ConfcamError, match="not a confcam checkpoint"):
+        app()(["train", "export", "--checkpoint", str(val), "--out", str(tmp_path / "x.onnx")], standalone_mode=False)
 
 
 @pytest.mark.parametrize("change, message", [
@@ -138,7 +160,8 @@ def test_bad_train_options_fail_with_one_line_and_write_nothing(
     change: dict[str, str], message: str, tiny_npz, tmp_path: Path
 ) -> None:
     train, _ = tiny_npz
-    options = {"--arch": "minixception-2d", "--data": str(train), "--out": str(tmp_path / "m.onnx"), "--epochs": "1"}
+    options = {"--arch": "minixception-2d", "--data": str(train), "--out": str(tmp_path / "m.onnx"), "--epochs": "1",
+               "--cache": str(tmp_path / "cache")}
     options.update({k: (str(tmp_path / v) if k == "--out" else v) for k, v in change.items()})
     args = ["train"] + [x for pair in options.items() for x in pair]
     with pytest.raises(ConfcamError, match=message):

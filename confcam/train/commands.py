@@ -74,7 +74,7 @@ def register(cli: typer.Typer) -> None:
         init: Optional[Path] = typer.Option(None, help="Start mini-Xception from the published Keras .hdf5 (inflated for t > 1)."),
         teacher: str = typer.Option("minixception-2d", help="Still-image model that labels video windows."),
         cache: Path = typer.Option(Path("~/.cache/confcam/windows"), help="Where video windows (face crops) are cached."),
-        checkpoint: Optional[Path] = typer.Option(None, help="Checkpoint file (default: OUT with .ckpt)."),
+        checkpoint: Optional[Path] = typer.Option(None, help="Checkpoint file (default: CACHE/../checkpoints/OUT-NAME.ckpt)."),
         resume: bool = typer.Option(False, help="Continue from the checkpoint."),
         seed: int = typer.Option(0),
         threads: int = typer.Option(1, min=1, help="PyTorch threads."),
@@ -92,7 +92,7 @@ def register(cli: typer.Typer) -> None:
         run_training(TrainRequest(
             arch=arch, data=data, epochs=epochs, out=out, val=val, size=size, window=window, batch_size=batch_size,
             lr=lr, balance=balance, epoch_limit=epoch_limit, init=init, teacher=teacher, cache=cache.expanduser(),
-            checkpoint=checkpoint, resume=resume, seed=seed, threads=threads, card=card, trained_on=trained_on,
+            checkpoint=checkpoint.expanduser() if checkpoint else None, resume=resume, seed=seed, threads=threads, card=card, trained_on=trained_on,
         ))
 
     @train_cli.command("nets")
@@ -105,6 +105,20 @@ def register(cli: typer.Typer) -> None:
         from confcam.train.run import print_nets
 
         print_nets(size, window)
+
+    @train_cli.command("export", epilog="Example: confcam train export --checkpoint ~/.cache/confcam/checkpoints/tcn.ckpt --out tcn.onnx")
+    def export(
+        checkpoint: Path = typer.Option(..., help="Checkpoint of a `confcam train` run (finished or stopped early)."),
+        out: Path = typer.Option(..., help="ONNX model file to write."),
+        val: Optional[str] = typer.Option(None, help="Validate on these still faces first (NPZ or NPZ:SPLIT)."),
+        card: Optional[Path] = typer.Option(None, help="Write the model-card section into this Markdown file."),
+        trained_on: Optional[str] = typer.Option(None, help="Override the confcam.trained_on text."),
+    ) -> None:
+        """Export a checkpoint as a confcam model file (the recipe notes an early stop)."""
+        require_train_extra()
+        from confcam.train.run import export_checkpoint
+
+        export_checkpoint(checkpoint.expanduser(), out, val, card, trained_on)
 
     cli.add_typer(train_cli, name="train")
 

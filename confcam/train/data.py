@@ -27,9 +27,9 @@ def resize_faces(x: np.ndarray, size: int) -> np.ndarray:
     """uint8 (N, h, w) -> uint8 (N, size, size), bilinear, as the evaluator resizes."""
     if x.shape[1:] == (size, size):
         return x
-    return np.stack([cv2.resize(f, (size, size), interpolation=cv2.INTER_LINEAR) for f in x]) if len(x) else (
-        np.zeros((0, size, size), np.uint8)
-    )
+    if not len(x):
+        return np.zeros((0, size, size), np.uint8)
+    return np.stack([cv2.resize(f, (size, size), interpolation=cv2.INTER_LINEAR) for f in x])
 
 
 @dataclass(frozen=True)

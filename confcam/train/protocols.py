@@ -14,7 +14,6 @@ from rich.console import Console
 
 from confcam.classify.evaluate import canonical_label
 from confcam.classify.model import ExpressionModel
-from confcam.classify.registry import ModelRegistry
 from confcam.errors import ConfcamError
 from confcam.train.report import EvalReport, latency_ms_per_face, onnx_params
 

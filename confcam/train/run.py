@@ -118,11 +118,14 @@ def run_training(request: TrainRequest) -> Path:
         batch_size=request.batch_size, lr=request.lr, seed=request.seed, threads=request.threads,
         epoch_limit=request.epoch_limit, init=str(request.init) if request.init else None,
     )
-    checkpoint = request.checkpoint or request.out.with_suffix(".ckpt")
+    checkpoint = request.checkpoint or request.cache.parent / "checkpoints" / f"{request.out.stem}.ckpt"
     mix = WindowMix(sets, request.epoch_limit)
     trainer = Trainer(config, mix, validation, checkpoint, announce=console.print)
     if request.resume:
         trainer.resume()
+    trainer.about = {"recipe": recipe_text(request), "trained_on": request.trained_on or "; ".join(s.name for s in sets),
+                     "validation": request.val or "", "command": reproduce_command(request)}
+    console.print(f"checkpoint after every epoch: {checkpoint}")
     for window_set in sets:
         console.print(f"data: {window_set.name}: {len(window_set)} windows")
     console.print(f"{request.arch}: {count_params(trainer.net):,} params, {trainer.steps_per_epoch()} steps x "
@@ -139,20 +142,69 @@ def run_training(request: TrainRequest) -> Path:
                             acc=stats["acc"], val=f"{last:.3f}" if last is not None else "-")
 
         trainer.train(advance, max_steps=request.max_steps)
-    recipe = (f"Adam lr {request.lr:g}, thesis step decay scaled to {request.epochs} epochs, batch {request.batch_size}, "
-              f"soft-target cross-entropy, augmentation: rotation/shift/zoom/flip + webcam drift, seed {request.seed}, "
-              f"{request.threads} torch thread(s)" + (f", init {Path(request.init).name}" if request.init else "")
-              + (f", {request.epoch_limit} windows/epoch" if request.epoch_limit else "") + f", balance {request.balance}")
-    trained_on = request.trained_on or "; ".join(s.name for s in sets)
-    val_acc = trainer.history.epochs[-1].get("val_acc") if trainer.history.epochs else None
-    extra = {"validation": f"{request.val}: accuracy {val_acc:.4f}"} if val_acc is not None else {}
-    model = trainer.export(request.out, trained_on, recipe, extra)
+    model = trainer.export(request.out, trainer.about["trained_on"], trainer.about["recipe"], extra_metadata(trainer, request.val))
     console.print(f"wrote {request.out} ({time.perf_counter() - started:.0f} s)")
     if request.card:
-        card = ModelCard(model, trainer, recipe, trained_on, request, val_acc, latency_ms_per_face(request.out))
-        card.write(request.card)
-        console.print(f"wrote the model-card section to {request.card}")
+        write_card(request.card, model, trainer)
     return request.out
+
+
+def recipe_text(request: TrainRequest) -> str:
+    return (f"Adam lr {request.lr:g}, thesis step decay scaled to {request.epochs} epochs, batch {request.batch_size}, "
+            f"soft-target cross-entropy, augmentation: rotation/shift/zoom/flip + webcam drift, seed {request.seed}, "
+            f"{request.threads} torch thread(s)" + (f", init {Path(request.init).name}" if request.init else "")
+            + (f", {request.epoch_limit} windows/epoch" if request.epoch_limit else "") + f", balance {request.balance}")
+
+
+def reproduce_command(r: TrainRequest) -> str:
+    parts = ["confcam train", f"--arch {r.arch}", *(f"--data {d}" for d in r.data), f"--epochs {r.epochs}",
+             f"--out {r.out}", f"--size {r.size}", f"--window {r.window}", f"--batch-size {r.batch_size}",
+             f"--lr {r.lr:g}", f"--balance {r.balance}", f"--seed {r.seed}", f"--threads {r.threads}"]
+    parts += [f"--val {r.val}"] if r.val else []
+    parts += [f"--epoch-limit {r.epoch_limit}"] if r.epoch_limit else []
+    parts += [f"--init {r.init}"] if r.init else []
+    return " ".join(parts)
+
+
+def extra_metadata(trainer: Trainer, validation: str | None) -> dict[str, object]:
+    val_acc = trainer.history.epochs[-1].get("val_acc") if trainer.history.epochs else None
+    return {"validation": f"{validation}: accuracy {val_acc:.4f}"} if validation and val_acc is not None else {}
+
+
+def write_card(path: Path, model: ExpressionModel, trainer: Trainer) -> None:
+    about = trainer.about
+    val_acc = trainer.history.epochs[-1].get("val_acc") if trainer.history.epochs else None
+    card = ModelCard(model, trainer, about.get("recipe", ""), about.get("trained_on", ""), about.get("validation") or None,
+                     val_acc, latency_ms_per_face(model.info.path), about.get("command", "(not recorded)"))
+    card.write(path)
+    console.print(f"wrote the model-card section to {path}")
+
+
+def export_checkpoint(checkpoint: Path, out: Path, val: str | None, card: Path | None, trained_on: str | None) -> Path:
+    """`confcam train export`: a model file from a checkpoint (e.g. of a run stopped early)."""
+    if out.suffix != ".onnx":
+        raise ConfcamError(f"--out {out}: the model file must end in .onnx")
+    check_writable(out)
+    trainer = Trainer.from_checkpoint(checkpoint, announce=console.print)
+    if trained_on:
+        trainer.about["trained_on"] = trained_on
+    if not trainer.about.get("trained_on"):
+        raise ConfcamError(f"{checkpoint} does not say what it was trained on; give --trained-on")
+    if val:
+        path, split = split_spec(val)
+        trainer.validation = StillFaces.load(path, split, size=trainer.config.size)
+        trainer.history.epochs[-1]["val_acc"] = trainer.validate()
+        trainer.about["validation"] = val
+    done = len(trainer.history.epochs)
+    recipe = trainer.about.get("recipe") or f"{trainer.config}"
+    if done < trainer.config.epochs:
+        recipe += f"; stopped after epoch {done} of {trainer.config.epochs}"
+    trainer.about["recipe"] = recipe
+    model = trainer.export(out, trainer.about["trained_on"], recipe, extra_metadata(trainer, trainer.about.get("validation")))
+    console.print(f"wrote {out} from epoch {done} of {checkpoint}")
+    if card:
+        write_card(card, model, trainer)
+    return out
 
 
 def print_nets(size: int, window: int) -> None:

@@ -24,7 +24,6 @@ from confcam.train.export import export_onnx
 from confcam.train.nets import (
     LastFrame,
     MiniXception,
-    MobileNetV2,
     ResNet20,
     ResNet20Video,
     build_timeconvnet,
@@ -124,7 +123,7 @@ class History:
 class Trainer:
     """Adam + thesis schedule + soft-target cross-entropy over a WindowMix, validated on still faces."""
 
-    def __init__(self, config: TrainConfig, data: WindowMix, validation: StillFaces | None,
+    def __init__(self, config: TrainConfig, data: WindowMix | None, validation: StillFaces | None,
                  checkpoint: Path | None = None, announce: Callable[[str], None] = print) -> None:
         if config.epochs < 1:
             raise ConfcamError("--epochs must be at least 1")
@@ -139,6 +138,8 @@ class Trainer:
         self.optimizer = torch.optim.Adam(self.net.parameters(), lr=config.lr)
         self.history = History()
         self.start_epoch = 0
+        self.about: dict[str, str] = {}
+        """What the checkpoint and model card say about the run: recipe, trained_on, validation, command."""
 
     @property
     def model(self) -> nn.Module:
@@ -160,6 +161,25 @@ class Trainer:
         self.optimizer.load_state_dict(state["optimizer"])
         self.history = History(state["history"], state["seconds"])
         self.start_epoch = int(state["epoch"]) + 1
+        self.about = {**state.get("about", {}), **self.about}
+
+    @staticmethod
+    def from_checkpoint(path: Path, announce: Callable[[str], None] = print) -> Trainer:
+        """The trained network and history of a checkpoint, ready to validate and export (not to train)."""
+        path = Path(path)
+        if not path.is_file():
+            raise ConfcamError(f"--checkpoint {path}: no such file")
+        try:
+            state = torch.load(path, map_location="cpu", weights_only=False)
+            config = TrainConfig(**{**state["config"], "init": None})
+        except Exception as exc:  # torch.load raises many unrelated types for a foreign file
+            raise ConfcamError(f"{path}: not a confcam checkpoint ({type(exc).__name__})") from None
+        trainer = Trainer(config, None, None, None, announce)
+        trainer.config = TrainConfig(**state["config"])
+        trainer.net.load_state_dict(state["net"])
+        trainer.history = History(state["history"], state["seconds"])
+        trainer.about = dict(state.get("about", {}))
+        return trainer
 
     def _save(self, epoch: int) -> None:
         if self.checkpoint is None:
@@ -167,7 +187,8 @@ class Trainer:
         self.checkpoint.parent.mkdir(parents=True, exist_ok=True)
         temp = self.checkpoint.with_name(f".{self.checkpoint.name}.part")
         torch.save({"config": asdict(self.config), "net": self.net.state_dict(), "optimizer": self.optimizer.state_dict(),
-                    "history": self.history.epochs, "seconds": self.history.seconds, "epoch": epoch}, temp)
+                    "history": self.history.epochs, "seconds": self.history.seconds, "epoch": epoch,
+                    "about": self.about}, temp)
         os.replace(temp, self.checkpoint)
 
     def _scaled(self, windows: np.ndarray) -> torch.Tensor:
