@@ -97,7 +97,7 @@ def write_page(path: Path, rows, caches: list[Path]) -> None:
         "raw label of a face changes between consecutive frames (lower is steadier).",
         "",
         "Reproduce: `python scripts/train_results.py --cache CACHE` after the `confcam train` runs in",
-        "`models/MODEL_CARD.md` ("Trained here"; CACHE is their `--cache`).",
+        "`models/MODEL_CARD.md` ('Trained here'; CACHE is their `--cache`).",
         "",
         "| network | PublicTest top-1 | macro recall | ms/face batch 1 | ms/face batch 9 | params | video agreement | flips / 100 frames |",
         "|---|---|---|---|---|---|---|---|",
