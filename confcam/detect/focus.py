@@ -36,7 +36,7 @@ class FocusConfig:
     sweep_grid: tuple[int, int] = (3, 3)
     sweep_overlap: float = 0.25
     sweep_tiles_per_frame: int = 1
-    close_looks_per_frame: int = 5
+    close_looks_per_frame: int = 3
     """At most this many close looks per frame; the rest wait their turn, keeping their last box."""
     max_carry: int = 2
     """Frames a small face may keep its last box without a fresh look."""
