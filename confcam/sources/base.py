@@ -15,6 +15,8 @@ class Source(ABC):
     """A stream of frames. read() returns None at the end of the stream (never blocks forever)."""
 
     name: str = "source"
+    _size: tuple[int, int] = (0, 0)
+    _fps: float = 0.0
 
     @abstractmethod
     def open(self) -> None:
@@ -29,14 +31,14 @@ class Source(ABC):
         """Release everything; safe to call twice."""
 
     @property
-    @abstractmethod
     def size(self) -> tuple[int, int]:
         """(width, height) of the frames, valid after open()."""
+        return self._size
 
     @property
-    @abstractmethod
     def fps(self) -> float:
         """Nominal frames per second, valid after open()."""
+        return self._fps
 
     @property
     def is_live(self) -> bool:

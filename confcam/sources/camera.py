@@ -86,14 +86,6 @@ class CameraSource(Source):
             self._capture.release()
             self._capture = None
 
-    @property
-    def size(self) -> tuple[int, int]:
-        return self._size
-
-    @property
-    def fps(self) -> float:
-        return self._fps
-
 
 def list_cameras(max_index: int = 10) -> list[dict]:
     """Cameras as dicts {index, name, path}; on Linux from /dev/video* without opening any device."""

@@ -99,14 +99,6 @@ class FileSource(Source):
             self._container = None
 
     @property
-    def size(self) -> tuple[int, int]:
-        return self._size
-
-    @property
-    def fps(self) -> float:
-        return self._fps
-
-    @property
     def frame_count(self) -> int | None:
         """Frames in one pass of the file, when the container states it."""
         return self._frame_count

@@ -67,10 +67,6 @@ class ImageSource(Source):
         return (int(self._image.shape[1]), int(self._image.shape[0]))
 
     @property
-    def fps(self) -> float:
-        return self._fps
-
-    @property
     def frame_count(self) -> int:
         return self.repeat
 

@@ -63,10 +63,6 @@ class ScreenSource(Source):
     def size(self) -> tuple[int, int]:
         return (self._area[2], self._area[3])
 
-    @property
-    def fps(self) -> float:
-        return self._fps
-
     def _capture_area(self, monitors: list[dict]) -> tuple[int, int, int, int]:
         if not 0 <= self.monitor < len(monitors):
             raise SourceError(

@@ -136,10 +136,6 @@ class WebRtcSource(Source):
         return self._size
 
     @property
-    def fps(self) -> float:
-        return self._fps
-
-    @property
     def dropped(self) -> int:
         return self._slot.dropped
 

@@ -424,14 +424,6 @@ class WindowSource(Source):
             self._system = None
         self._last = None
 
-    @property
-    def size(self) -> tuple[int, int]:
-        return self._size
-
-    @property
-    def fps(self) -> float:
-        return self._fps
-
     def _capture(self, place: WindowPlace) -> np.ndarray:
         """The window's rectangle as shown on screen (black outside the monitors), fitted to the output size."""
         assert self._grabber is not None
