@@ -17,7 +17,6 @@ import importlib.util
 import json
 import os
 import sys
-import time
 from pathlib import Path
 
 import cv2
@@ -33,6 +32,7 @@ from confcam.classify.model import ExpressionModel, ModelInfo  # noqa: E402
 from confcam.train.export import export_onnx  # noqa: E402
 from confcam.train.keras_weights import load_minixception  # noqa: E402
 from confcam.train.nets import count_params, inflate_first_conv  # noqa: E402
+from confcam.train.report import median_ms_per_face  # noqa: E402
 
 LABELS = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
 INPUT_SIZE = 64
@@ -107,17 +107,9 @@ class KerasOriginal:
         return np.asarray(self.net.predict(windows[:, 0, :, :, None] * 2.0 - 1.0, verbose=0), np.float32)
 
 
-def median_ms_per_face(model: ExpressionModel, batch: int, runs: int = 300) -> float:
-    faces = fer_faces(batch)
-    windows = np.repeat(faces[:, None], model.info.window, axis=1)
-    for _ in range(20):
-        model.predict(windows)
-    times = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        model.predict(windows)
-        times.append(time.perf_counter() - start)
-    return float(np.median(times)) * 1000.0 / batch
+def ms_per_face_on_fer_faces(model: ExpressionModel, batch: int, runs: int = 300) -> float:
+    windows = np.repeat(fer_faces(batch)[:, None], model.info.window, axis=1)
+    return median_ms_per_face(model, windows, runs)
 
 
 def measure(paths: list[Path], hdf5: Path, keras_reference: bool) -> None:
@@ -128,7 +120,7 @@ def measure(paths: list[Path], hdf5: Path, keras_reference: bool) -> None:
         figures[model.info.name] = {
             "publictest_accuracy": round(result["accuracy"], 4),
             "publictest_macro_recall": round(result["macro_recall"], 4),
-            **{f"ms_per_face_batch{b}_threads{t}": round(median_ms_per_face(ExpressionModel(path, threads=t), b), 3)
+            **{f"ms_per_face_batch{b}_threads{t}": round(ms_per_face_on_fer_faces(ExpressionModel(path, threads=t), b), 3)
                for b in (1, 9) for t in (1, 2)},
         }
     if keras_reference:

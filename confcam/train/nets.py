@@ -85,7 +85,20 @@ class XceptionModule(nn.Module):
         return y + residual
 
 
-class MiniXception(nn.Module):
+class _Conv1Stem:
+    """The first convolution (`conv1`) reads the input channels: TimeConvNet's spatiotemporal encoding
+    layer when there are t of them. Inflation swaps it through these two members."""
+
+    @property
+    def first_conv(self) -> nn.Conv2d:
+        return self.conv1
+
+    def replace_first_conv(self, conv: nn.Conv2d) -> None:
+        self.conv1 = conv
+        self.in_channels = conv.in_channels
+
+
+class MiniXception(_Conv1Stem, nn.Module):
     """mini-Xception (Arriaga et al. 2017); returns logits. in_channels = t makes it a TimeConvNet.
 
     The first convolution is the one that reads the input channels, i.e. TimeConvNet's
@@ -106,14 +119,6 @@ class MiniXception(nn.Module):
         self.blocks = nn.Sequential(*(XceptionModule(a, b) for a, b in zip(widths[:-1], widths[1:])))
         self.classifier = nn.Conv2d(widths[-1], num_classes, 3, padding=1, bias=True)
 
-    @property
-    def first_conv(self) -> nn.Conv2d:
-        return self.conv1
-
-    def replace_first_conv(self, conv: nn.Conv2d) -> None:
-        self.conv1 = conv
-        self.in_channels = conv.in_channels
-
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = F.relu(self.bn1(self.conv1(x)))
         x = F.relu(self.bn2(self.conv2(x)))
@@ -121,7 +126,7 @@ class MiniXception(nn.Module):
         return self.classifier(x).mean(dim=(2, 3))
 
 
-class ResNet20(nn.Module):
+class ResNet20(_Conv1Stem, nn.Module):
     """Keras' CIFAR ResNet20 v1 (He et al.) as the thesis used it: biased 3x3 convs, BN, 1x1 projection
     shortcuts without BN, global average pooling, a dense classifier. in_channels = t: TimeConvNet."""
 
@@ -141,13 +146,6 @@ class ResNet20(nn.Module):
                 channels = width
         self.blocks = nn.Sequential(*blocks)
         self.classifier = nn.Linear(channels, num_classes)
-
-    @property
-    def first_conv(self) -> nn.Conv2d:
-        return self.conv1
-
-    def replace_first_conv(self, conv: nn.Conv2d) -> None:
-        self.conv1 = conv
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = F.relu(self.bn1(self.conv1(x)))
@@ -266,7 +264,7 @@ class _InvertedResidual(nn.Module):
         return x + y if self.residual else y
 
 
-class MobileNetV2(nn.Module):
+class MobileNetV2(_Conv1Stem, nn.Module):
     """MobileNetV2 (Sandler et al., width 1.0) as Keras builds it, global average pooling and a dense
     classifier on top. in_channels = t: TimeConvNet."""
 
@@ -285,13 +283,6 @@ class MobileNetV2(nn.Module):
         self.blocks = nn.Sequential(*blocks)
         self.head = nn.Sequential(nn.Conv2d(channels, 1280, 1, bias=False), _bn(1280), nn.ReLU6())
         self.classifier = nn.Linear(1280, num_classes)
-
-    @property
-    def first_conv(self) -> nn.Conv2d:
-        return self.conv1
-
-    def replace_first_conv(self, conv: nn.Conv2d) -> None:
-        self.conv1 = conv
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = F.relu6(self.bn1(self.conv1(x)))
