@@ -122,6 +122,8 @@ def test_train_command_writes_model_checkpoint_and_card(tiny_npz, tmp_path: Path
     assert result.exit_code == 0, result.output
     model = ExpressionModel(out)
     assert model.info.trained_on.startswith("train (synthesized windows)")
+    validation = model.session.get_modelmeta().custom_metadata_map["confcam.validation"]
+    assert validation.startswith("val.npz: accuracy "), "the file names its validation set without this machine's folders"
     assert (tmp_path / "cache" / "checkpoints" / "tiny.ckpt").is_file()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["CARD.md", "cache", "tiny.onnx"], "nothing else beside the model"
     text = card.read_text()

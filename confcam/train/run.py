@@ -57,6 +57,12 @@ def split_spec(spec: str) -> tuple[Path, str | None]:
     return Path(spec).expanduser(), None
 
 
+def spec_name(spec: str) -> str:
+    """A --data/--val spec without its folders, for metadata that must not carry one machine's paths."""
+    path, split = split_spec(spec)
+    return f"{path.name}:{split}" if split else path.name
+
+
 def load_window_set(spec: str, request: TrainRequest, synthesizer: WindowSynthesizer) -> WindowSet:
     """One --data entry as a window set (see DATA_HELP)."""
     path, split = split_spec(spec)
@@ -124,7 +130,7 @@ def run_training(request: TrainRequest) -> Path:
     if request.resume:
         trainer.resume()
     trainer.about = {"recipe": recipe_text(request), "trained_on": request.trained_on or "; ".join(s.name for s in sets),
-                     "validation": request.val or "", "command": reproduce_command(request)}
+                     "validation": spec_name(request.val) if request.val else "", "command": reproduce_command(request)}
     console.print(f"checkpoint after every epoch: {checkpoint}")
     for window_set in sets:
         console.print(f"data: {window_set.name}: {len(window_set)} windows")
@@ -168,7 +174,7 @@ def reproduce_command(r: TrainRequest) -> str:
 
 def extra_metadata(trainer: Trainer, validation: str | None) -> dict[str, object]:
     val_acc = trainer.history.epochs[-1].get("val_acc") if trainer.history.epochs else None
-    return {"validation": f"{validation}: accuracy {val_acc:.4f}"} if validation and val_acc is not None else {}
+    return {"validation": f"{spec_name(validation)}: accuracy {val_acc:.4f}"} if validation and val_acc is not None else {}
 
 
 def write_card(path: Path, model: ExpressionModel, trainer: Trainer) -> None:
@@ -194,7 +200,7 @@ def export_checkpoint(checkpoint: Path, out: Path, val: str | None, card: Path |
         path, split = split_spec(val)
         trainer.validation = StillFaces.load(path, split, size=trainer.config.size)
         trainer.history.epochs[-1]["val_acc"] = trainer.validate()
-        trainer.about["validation"] = val
+        trainer.about["validation"] = spec_name(val)
     done = len(trainer.history.epochs)
     recipe = trainer.about.get("recipe") or f"{trainer.config}"
     if done < trainer.config.epochs:
