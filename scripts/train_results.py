@@ -23,15 +23,15 @@ sys.path.insert(0, str(REPO))
 from confcam.classify.evaluate import evaluate_npz  # noqa: E402
 from confcam.classify.model import ExpressionModel  # noqa: E402
 from confcam.classify.registry import ModelRegistry  # noqa: E402
-from confcam.train.data import LABELS, CachedWindows  # noqa: E402
+from confcam.train.data import LABELS, CachedWindows, resize_faces  # noqa: E402
 from confcam.train.report import EvalReport, latency_ms_per_face, macro_recall, onnx_params  # noqa: E402
 
 FER2013 = REPO.parent / "shared" / "data" / "fer2013" / "fer2013_train_publictest.npz"
 HELD_OUT = ("lp_d11", "lp_s18", "lp_s32", "noface_face", "short_hamilton_clip", "single_face")
 """Shared clips never used for training (the others gave teacher-labelled training windows)."""
-DEFAULT_MODELS = ("minixception-2d", "timeconvnet-minixception", str(REPO / "models" / "trained" / "minixception-2d-ft.onnx"),
-                  str(REPO / "models" / "trained" / "timeconvnet-minixception-ft.onnx"))
-"""The bundled models and the trained ones, kept in models/trained/ (not bundled or listed until one is promoted)."""
+DEFAULT_MODELS = ("minixception-2d", "timeconvnet-minixception",
+                  *(str(p) for p in sorted((REPO / "models" / "trained").glob("*.onnx"))))
+"""The published models and every file in models/trained/ (trained here; not bundled unless promoted to models/)."""
 
 
 def held_out_caches(cache: Path) -> list[Path]:
@@ -50,7 +50,8 @@ def video_scores(model: ExpressionModel, caches: list[Path]) -> dict[str, float]
         cached = CachedWindows.load(path)
         with np.load(path) as data:
             tracks, frames = data["track_ids"], data["last_frames"]
-        x = cached.x[:, -t:].astype(np.float32) / 255.0
+        size = model.info.input_size
+        x = np.stack([resize_faces(w, size) for w in cached.x[:, -t:]]).astype(np.float32) / 255.0
         probs = np.concatenate([model.predict(x[i : i + 256]) for i in range(0, len(x), 256)])[:, order]
         predicted = probs.argmax(1)
         agree += int((predicted == cached.targets.argmax(1)).sum())

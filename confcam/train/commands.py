@@ -72,6 +72,8 @@ def register(cli: typer.Typer) -> None:
         balance: str = typer.Option("none", help="Class balancing of still sets: none, sqrt or equal."),
         epoch_limit: Optional[int] = typer.Option(None, min=1, help="Windows per epoch (default: all once)."),
         init: Optional[Path] = typer.Option(None, help="Start mini-Xception from the published Keras .hdf5 (inflated for t > 1)."),
+        tune: str = typer.Option("all", help="What trains: all, or temporal (only how the first conv weighs the t frames; "
+                                             "a still face keeps the --init model's answer exactly)."),
         teacher: str = typer.Option("minixception-2d", help="Still-image model that labels video windows."),
         cache: Path = typer.Option(Path("~/.cache/confcam/windows"), help="Where video windows (face crops) are cached."),
         checkpoint: Optional[Path] = typer.Option(None, help="Checkpoint file (default: CACHE/../checkpoints/OUT-NAME.ckpt)."),
@@ -93,6 +95,7 @@ def register(cli: typer.Typer) -> None:
             arch=arch, data=data, epochs=epochs, out=out, val=val, size=size, window=window, batch_size=batch_size,
             lr=lr, balance=balance, epoch_limit=epoch_limit, init=init, teacher=teacher, cache=cache.expanduser(),
             checkpoint=checkpoint.expanduser() if checkpoint else None, resume=resume, seed=seed, threads=threads, card=card, trained_on=trained_on,
+            tune=tune,
         ))
 
     @train_cli.command("nets")

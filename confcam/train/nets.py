@@ -17,7 +17,9 @@ KERAS_BN_EPS = 1e-3
 
 
 def count_params(model: nn.Module) -> int:
-    """Parameters counted the Keras way (BatchNorm moving mean/variance included), as papers report them."""
+    """Parameters counted the Keras way (BatchNorm moving mean/variance included), as papers report them,
+    for the network as exported (a StillPreservingConv counts as the one conv it folds into)."""
+    model = plain_copy(model)
     trainable = sum(p.numel() for p in model.parameters())
     running = sum(
         m.running_mean.numel() + m.running_var.numel()
@@ -330,3 +332,50 @@ def inflate_first_conv(model_2d: nn.Module, t: int) -> nn.Module:
             inflated.bias.copy_(first.bias)
     model.replace_first_conv(inflated)
     return model
+
+
+class StillPreservingConv(nn.Module):
+    """A TimeConvNet first conv whose kernel, summed over the t frames, is held at a 2D kernel.
+
+    t identical crops (a still face) then give exactly the 2D model's output, whatever the kernel
+    learns about the differences between frames: training can only change how motion is read.
+    """
+
+    def __init__(self, conv: nn.Conv2d) -> None:
+        super().__init__()
+        self.conv = conv.requires_grad_(False)
+        self.in_channels = conv.in_channels
+        self.register_buffer("frame_sum", conv.weight.detach().sum(dim=1, keepdim=True).clone())
+        self.kernel = nn.Parameter(conv.weight.detach().clone())
+
+    def weight(self) -> torch.Tensor:
+        return self.frame_sum / self.in_channels + self.kernel - self.kernel.mean(dim=1, keepdim=True)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.conv._conv_forward(x, self.weight(), self.conv.bias)
+
+    def plain(self) -> nn.Conv2d:
+        conv = copy.deepcopy(self.conv)
+        with torch.no_grad():
+            conv.weight.copy_(self.weight())
+        return conv
+
+
+def tune_temporal_only(model: nn.Module) -> list[nn.Parameter]:
+    """Freeze a TimeConvNet except the frame weighting of its first conv (see StillPreservingConv);
+    returns the parameters left to train. Keep the model in eval mode while training so BatchNorm
+    statistics stay those of the 2D model."""
+    if model.first_conv.in_channels < 2:
+        raise ValueError("temporal-only tuning needs a TimeConvNet (t > 1)")
+    model.requires_grad_(False)
+    tuned = StillPreservingConv(model.first_conv)
+    model.replace_first_conv(tuned)
+    return [tuned.kernel]
+
+
+def plain_copy(model: nn.Module) -> nn.Module:
+    """A copy with ordinary convolutions only (a StillPreservingConv folded into its kernel), for export."""
+    copied = copy.deepcopy(model)
+    if isinstance(getattr(copied, "first_conv", None), StillPreservingConv):
+        copied.replace_first_conv(copied.first_conv.plain())
+    return copied

@@ -19,7 +19,7 @@ from confcam.fileio import check_writable
 from confcam.train.data import BALANCING, CachedWindows, StillFaces, SynthesizedWindows, WindowMix, WindowSet, WindowSynthesizer
 from confcam.train.nets import count_params
 from confcam.train.report import ModelCard, latency_ms_per_face
-from confcam.train.trainer import TrainConfig, Trainer, architectures
+from confcam.train.trainer import TUNING, TrainConfig, Trainer, architectures
 
 console = Console(stderr=True)
 
@@ -47,6 +47,7 @@ class TrainRequest:
     card: Path | None = None
     trained_on: str | None = None
     max_steps: int | None = None
+    tune: str = "all"
 
 
 def split_spec(spec: str) -> tuple[Path, str | None]:
@@ -111,6 +112,12 @@ def run_training(request: TrainRequest) -> Path:
     if request.out.suffix != ".onnx":
         raise ConfcamError(f"--out {request.out}: the model file must end in .onnx")
     check_writable(request.out)
+    if request.tune not in TUNING:
+        raise ConfcamError(f"--tune {request.tune!r}: choose one of {', '.join(TUNING)}")
+    if request.tune == "temporal" and architectures(request.window)[request.arch].window < 2:
+        raise ConfcamError(f"--tune temporal needs a TimeConvNet; {request.arch} sees one frame")
+    if request.tune == "temporal" and request.init is None:
+        raise ConfcamError("--tune temporal keeps a trained 2D model's answer on still faces; give that model with --init")
     if request.val and request.val in request.data:
         raise ConfcamError(f"--val {request.val} is also a --data set; validation must be held out")
     synthesizer = WindowSynthesizer(request.window)
@@ -122,7 +129,7 @@ def run_training(request: TrainRequest) -> Path:
     config = TrainConfig(
         arch=request.arch, epochs=request.epochs, window=request.window, size=request.size,
         batch_size=request.batch_size, lr=request.lr, seed=request.seed, threads=request.threads,
-        epoch_limit=request.epoch_limit, init=str(request.init) if request.init else None,
+        epoch_limit=request.epoch_limit, init=str(request.init) if request.init else None, tune=request.tune,
     )
     checkpoint = request.checkpoint or request.cache.parent / "checkpoints" / f"{request.out.stem}.ckpt"
     mix = WindowMix(sets, request.epoch_limit)
@@ -159,7 +166,9 @@ def recipe_text(request: TrainRequest) -> str:
     return (f"Adam lr {request.lr:g}, thesis step decay scaled to {request.epochs} epochs, batch {request.batch_size}, "
             f"soft-target cross-entropy, augmentation: rotation/shift/zoom/flip + webcam drift, seed {request.seed}, "
             f"{request.threads} torch thread(s)" + (f", init {Path(request.init).name}" if request.init else "")
-            + (f", {request.epoch_limit} windows/epoch" if request.epoch_limit else "") + f", balance {request.balance}")
+            + (f", {request.epoch_limit} windows/epoch" if request.epoch_limit else "") + f", balance {request.balance}"
+            + (", only the first conv's frame weighting trained (its sum over frames held at the 2D kernel, BatchNorm "
+               "statistics frozen)" if request.tune == "temporal" else ""))
 
 
 def reproduce_command(r: TrainRequest) -> str:
@@ -169,6 +178,7 @@ def reproduce_command(r: TrainRequest) -> str:
     parts += [f"--val {r.val}"] if r.val else []
     parts += [f"--epoch-limit {r.epoch_limit}"] if r.epoch_limit else []
     parts += [f"--init {r.init}"] if r.init else []
+    parts += [f"--tune {r.tune}"] if r.tune != "all" else []
     return " ".join(parts)
 
 

@@ -29,8 +29,12 @@ from confcam.train.nets import (
     build_timeconvnet,
     count_params,
     inflate_first_conv,
+    plain_copy,
+    tune_temporal_only,
 )
 
+TUNING = ("all", "temporal")
+"""What training may change: every weight, or only how a TimeConvNet's first conv weighs its frames."""
 THESIS_EPOCHS = 200
 THESIS_DECAYS = ((80, 1e-1), (120, 1e-2), (160, 1e-3), (180, 0.5e-3))
 """Keras' CIFAR ResNet schedule the thesis used: lr x factor after these of 200 epochs."""
@@ -112,6 +116,7 @@ class TrainConfig:
     epoch_limit: int | None = None
     """Windows drawn per epoch (None: every window of every set once)."""
     init: str | None = None
+    tune: str = "all"
 
 
 @dataclass
@@ -135,11 +140,25 @@ class Trainer:
         self.announce = announce
         torch.manual_seed(config.seed)
         self.net, self.spec = build_network(config.arch, config.window, Path(config.init) if config.init else None)
-        self.optimizer = torch.optim.Adam(self.net.parameters(), lr=config.lr)
+        self.optimizer = torch.optim.Adam(self._trainable(), lr=config.lr)
         self.history = History()
         self.start_epoch = 0
         self.about: dict[str, str] = {}
         """What the checkpoint and model card say about the run: recipe, trained_on, validation, command."""
+
+    def _trainable(self) -> list[nn.Parameter]:
+        if self.config.tune not in TUNING:
+            raise ConfcamError(f"--tune {self.config.tune!r}: choose one of {', '.join(TUNING)}")
+        if self.config.tune == "all":
+            return list(self.net.parameters())
+        if self.spec.window < 2:
+            raise ConfcamError(f"--tune temporal needs a TimeConvNet; {self.config.arch} sees one frame")
+        return tune_temporal_only(self.net)
+
+    def _train_mode(self) -> None:
+        """Train mode, except when only the frame weighting trains: the frozen layers then keep their
+        BatchNorm statistics, so still faces stay exactly as the starting model classifies them."""
+        self.net.train(self.config.tune == "all")
 
     @property
     def model(self) -> nn.Module:
@@ -205,7 +224,7 @@ class Trainer:
             started = time.perf_counter()
             rng = np.random.default_rng([self.config.seed, epoch])
             torch.manual_seed(self.config.seed * 100_003 + epoch)
-            self.net.train()
+            self._train_mode()
             loss_sum, correct, seen = 0.0, 0, 0
             for step, (windows, targets) in enumerate(self.data.batches(self.config.batch_size, rng)):
                 for group in self.optimizer.param_groups:
@@ -275,7 +294,7 @@ class Trainer:
             "params": count_params(self.net),
             **(extra or {}),
         }
-        export_onnx(self.net, Path(path), metadata)
+        export_onnx(plain_copy(self.net), Path(path), metadata)
         model = ExpressionModel(Path(path))
         probe = np.random.default_rng(0).random((4, *model.window_shape), dtype=np.float32)
         with torch.no_grad():
