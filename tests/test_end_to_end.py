@@ -113,7 +113,8 @@ def test_models_list_json_contract(capsys):
     entries = json.loads(capsys.readouterr().out)
     by_name = {e["name"]: e for e in entries}
     assert {"minixception-2d", "timeconvnet-minixception", "blazeface-short"} <= set(by_name)
-    assert by_name["timeconvnet-minixception"]["default"] and by_name["timeconvnet-minixception"]["window"] == 5
+    default = by_name["timeconvnet-minixception-temporal"]
+    assert default["default"] and default["window"] == 5 and not by_name["timeconvnet-minixception"]["default"]
     for e in entries:
         assert {"name", "kind", "path", "default", "window", "input_size", "labels"} <= set(e)
         assert e["kind"] in ("expression", "detector")

