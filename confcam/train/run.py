@@ -19,7 +19,7 @@ from confcam.fileio import check_writable
 from confcam.train.data import BALANCING, CachedWindows, StillFaces, SynthesizedWindows, WindowMix, WindowSet, WindowSynthesizer
 from confcam.train.nets import count_params
 from confcam.train.report import ModelCard, latency_ms_per_face
-from confcam.train.trainer import TUNING, TrainConfig, Trainer, architectures
+from confcam.train.trainer import TrainConfig, Trainer, architectures, check_tuning
 
 console = Console(stderr=True)
 
@@ -112,10 +112,7 @@ def run_training(request: TrainRequest) -> Path:
     if request.out.suffix != ".onnx":
         raise ConfcamError(f"--out {request.out}: the model file must end in .onnx")
     check_writable(request.out)
-    if request.tune not in TUNING:
-        raise ConfcamError(f"--tune {request.tune!r}: choose one of {', '.join(TUNING)}")
-    if request.tune == "temporal" and architectures(request.window)[request.arch].window < 2:
-        raise ConfcamError(f"--tune temporal needs a TimeConvNet; {request.arch} sees one frame")
+    check_tuning(request.arch, request.window, request.tune)
     if request.tune == "temporal" and request.init is None:
         raise ConfcamError("--tune temporal keeps a trained 2D model's answer on still faces; give that model with --init")
     if request.val and request.val in request.data:

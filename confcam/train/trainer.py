@@ -94,6 +94,13 @@ def build_network(arch: str, window: int = 5, init: Path | None = None) -> tuple
     return (net if spec.window == 1 else inflate_first_conv(net, spec.window)), spec
 
 
+def check_tuning(arch: str, window: int, tune: str) -> None:
+    if tune not in TUNING:
+        raise ConfcamError(f"--tune {tune!r}: choose one of {', '.join(TUNING)}")
+    if tune == "temporal" and architectures(window)[arch].window < 2:
+        raise ConfcamError(f"--tune temporal needs a TimeConvNet; {arch} sees one frame")
+
+
 def thesis_lr(base: float, progress: float) -> float:
     """The learning rate at a fraction of training done, the 200-epoch schedule scaled to any length."""
     lr = base
@@ -138,6 +145,7 @@ class Trainer:
         self.validation = validation
         self.checkpoint = Path(checkpoint) if checkpoint else None
         self.announce = announce
+        check_tuning(config.arch, config.window, config.tune)
         torch.manual_seed(config.seed)
         self.net, self.spec = build_network(config.arch, config.window, Path(config.init) if config.init else None)
         self.optimizer = torch.optim.Adam(self._trainable(), lr=config.lr)
@@ -147,12 +155,8 @@ class Trainer:
         """What the checkpoint and model card say about the run: recipe, trained_on, validation, command."""
 
     def _trainable(self) -> list[nn.Parameter]:
-        if self.config.tune not in TUNING:
-            raise ConfcamError(f"--tune {self.config.tune!r}: choose one of {', '.join(TUNING)}")
         if self.config.tune == "all":
             return list(self.net.parameters())
-        if self.spec.window < 2:
-            raise ConfcamError(f"--tune temporal needs a TimeConvNet; {self.config.arch} sees one frame")
         return tune_temporal_only(self.net)
 
     def _train_mode(self) -> None:
