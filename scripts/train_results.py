@@ -12,6 +12,7 @@ often the label flips between consecutive windows of a face. Needs the `train` e
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -30,9 +31,9 @@ from confcam.train.report import EvalReport, latency_ms_per_face, macro_recall, 
 FER2013 = REPO.parent / "shared" / "data" / "fer2013" / "fer2013_train_publictest.npz"
 HELD_OUT = ("lp_d11", "lp_s18", "lp_s32", "noface_face", "short_hamilton_clip", "single_face")
 """Shared clips never used for training (the others gave teacher-labelled training windows)."""
-DEFAULT_MODELS = ("minixception-2d", "timeconvnet-minixception",
+DEFAULT_MODELS = ("minixception-2d", "timeconvnet-minixception", "timeconvnet-minixception-temporal",
                   *(str(p) for p in sorted((REPO / "models" / "trained").glob("*.onnx"))))
-"""The published models and every file in models/trained/ (trained here; not bundled unless promoted to models/)."""
+"""The bundled expression models and every file in models/trained/ (trained here; not bundled)."""
 
 
 def held_out_caches(cache: Path) -> list[Path]:
@@ -131,8 +132,9 @@ def write_page(path: Path, rows, caches: list[Path]) -> None:
             f"| {report.ms_per_face[1]:.3f} | {report.ms_per_face[9]:.3f} | {report.params:,} "
             f"| {video['agreement']:.4f} | {video['flips_per_100']:.1f} | {video['shown_changes_per_100']:.1f} |"
         )
-    lines += ["", "Latency: onnxruntime, 1 thread, median of 200 calls on the 2-core development machine while other",
-              "work shared it (upper bounds).", ""]
+    load = os.getloadavg()[0]
+    lines += ["", f"Latency: onnxruntime, 1 thread, median of 200 calls on the {os.cpu_count()}-core development machine "
+              f"(load average {load:.1f} when the page was written).", ""]
     lines += default_bar(rows)
     lines += ["", "For reference, the thesis' Table 3.2 (BigFaceX, their 20 % test split; not comparable data):", "",
               "| network | top-1 | ms | params |", "|---|---|---|---|",
