@@ -47,36 +47,44 @@ def video_scores(model: ExpressionModel, caches: list[Path]) -> dict[str, float]
     """Agreement with the teacher, and how often a face's label changes between consecutive frames: the
     raw argmax, and the label the live path shows (after confcam's ExpressionSmoother)."""
     order = [model.info.labels.index(name) for name in LABELS]
-    t = model.info.window
+    t, size = model.info.window, model.info.input_size
     agree, total, flips, shown_flips, pairs = 0, 0, 0, 0, 0
     for path in caches:
         cached = CachedWindows.load(path)
-        with np.load(path) as data:
-            tracks, frames = data["track_ids"], data["last_frames"]
-        size = model.info.input_size
+        same_face = next_frame_of_same_face(path)
         x = np.stack([resize_faces(w, size) for w in cached.x[:, -t:]]).astype(np.float32) / 255.0
         probs = np.concatenate([model.predict(x[i : i + 256]) for i in range(0, len(x), 256)])[:, order]
         predicted = probs.argmax(1)
         agree += int((predicted == cached.targets.argmax(1)).sum())
         total += len(predicted)
         smoother = ExpressionSmoother(LABELS)
-        shown = [smoother.update(tracks[i : i + 1], probs[i : i + 1])[1][0] for i in range(len(probs))]
-        same_face = (tracks[1:] == tracks[:-1]) & (frames[1:] == frames[:-1] + 1)
-        flips += int((predicted[1:] != predicted[:-1])[same_face].sum())
-        shown_flips += sum(a != b for a, b, same in zip(shown[1:], shown[:-1], same_face) if same)
+        with np.load(path) as data:
+            tracks = data["track_ids"]
+        shown = np.array([smoother.update(tracks[i : i + 1], probs[i : i + 1])[1][0] for i in range(len(probs))])
+        flips += changes(predicted, same_face)
+        shown_flips += changes(shown, same_face)
         pairs += int(same_face.sum())
     return {"agreement": agree / max(total, 1), "windows": total, "flips_per_100": 100.0 * flips / max(pairs, 1),
             "shown_changes_per_100": 100.0 * shown_flips / max(pairs, 1)}
+
+
+def next_frame_of_same_face(path: Path) -> np.ndarray:
+    """For each pair of neighbouring cached windows: is the second the same face one frame later?"""
+    with np.load(path) as data:
+        tracks, frames = data["track_ids"], data["last_frames"]
+    return (tracks[1:] == tracks[:-1]) & (frames[1:] == frames[:-1] + 1)
+
+
+def changes(labels: np.ndarray, same_face: np.ndarray) -> int:
+    return int((labels[1:] != labels[:-1])[same_face].sum())
 
 
 def teacher_flips(caches: list[Path]) -> float:
     """How often the teacher's own label changes between consecutive frames of a face (a reference)."""
     flips, pairs = 0, 0
     for path in caches:
-        with np.load(path) as data:
-            tracks, frames, labels = data["track_ids"], data["last_frames"], data["targets"].argmax(1)
-        same_face = (tracks[1:] == tracks[:-1]) & (frames[1:] == frames[:-1] + 1)
-        flips += int((labels[1:] != labels[:-1])[same_face].sum())
+        same_face = next_frame_of_same_face(path)
+        flips += changes(CachedWindows.load(path).targets.argmax(1), same_face)
         pairs += int(same_face.sum())
     return 100.0 * flips / max(pairs, 1)
 
