@@ -51,15 +51,13 @@ def video_scores(model: ExpressionModel, caches: list[Path]) -> dict[str, float]
     agree, total, flips, shown_flips, pairs = 0, 0, 0, 0, 0
     for path in caches:
         cached = CachedWindows.load(path)
-        same_face = next_frame_of_same_face(path)
+        tracks, same_face = face_order(path)
         x = np.stack([resize_faces(w, size) for w in cached.x[:, -t:]]).astype(np.float32) / 255.0
         probs = np.concatenate([model.predict(x[i : i + 256]) for i in range(0, len(x), 256)])[:, order]
         predicted = probs.argmax(1)
         agree += int((predicted == cached.targets.argmax(1)).sum())
         total += len(predicted)
         smoother = ExpressionSmoother(LABELS)
-        with np.load(path) as data:
-            tracks = data["track_ids"]
         shown = np.array([smoother.update(tracks[i : i + 1], probs[i : i + 1])[1][0] for i in range(len(probs))])
         flips += changes(predicted, same_face)
         shown_flips += changes(shown, same_face)
@@ -68,11 +66,12 @@ def video_scores(model: ExpressionModel, caches: list[Path]) -> dict[str, float]
             "shown_changes_per_100": 100.0 * shown_flips / max(pairs, 1)}
 
 
-def next_frame_of_same_face(path: Path) -> np.ndarray:
-    """For each pair of neighbouring cached windows: is the second the same face one frame later?"""
+def face_order(path: Path) -> tuple[np.ndarray, np.ndarray]:
+    """Each cached window's track id, and for each neighbouring pair: is the second the same face one
+    frame later?"""
     with np.load(path) as data:
         tracks, frames = data["track_ids"], data["last_frames"]
-    return (tracks[1:] == tracks[:-1]) & (frames[1:] == frames[:-1] + 1)
+    return tracks, (tracks[1:] == tracks[:-1]) & (frames[1:] == frames[:-1] + 1)
 
 
 def changes(labels: np.ndarray, same_face: np.ndarray) -> int:
@@ -83,7 +82,7 @@ def teacher_flips(caches: list[Path]) -> float:
     """How often the teacher's own label changes between consecutive frames of a face (a reference)."""
     flips, pairs = 0, 0
     for path in caches:
-        same_face = next_frame_of_same_face(path)
+        _, same_face = face_order(path)
         flips += changes(CachedWindows.load(path).targets.argmax(1), same_face)
         pairs += int(same_face.sum())
     return 100.0 * flips / max(pairs, 1)

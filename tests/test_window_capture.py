@@ -102,7 +102,7 @@ def running_player(frames: list[np.ndarray], attempts: int = 3) -> Iterator[subp
                 if not ready or process.stdout.readline().strip() != "ready":
                     pytest.fail("the OpenCV player window did not come up under Xvfb")
                 wait_for(lambda: any(w["title"] == "Zoom Meeting" for w in list_windows()), "the player window")
-                if painted_within(10.0):
+                if poll(meeting_is_painted, 10.0):
                     yield process
                     return
                 if attempt == attempts:
@@ -110,15 +110,6 @@ def running_player(frames: list[np.ndarray], attempts: int = 3) -> Iterator[subp
             finally:
                 process.kill()
                 process.wait(timeout=10)
-
-
-def painted_within(seconds: float) -> bool:
-    deadline = time.monotonic() + seconds
-    while not meeting_is_painted():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.05)
-    return True
 
 
 @pytest.fixture
@@ -136,12 +127,19 @@ def meeting_is_painted() -> bool:
     return 10 < float(pixels.mean()) < 245 and float(pixels.std()) > 5
 
 
-def wait_for(condition: Callable[[], bool], what: str, timeout: float = 30.0) -> None:
+def poll(condition: Callable[[], bool], timeout: float) -> bool:
+    """Whether condition became true within timeout seconds."""
     deadline = time.monotonic() + timeout
     while not condition():
         if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout:g} s waiting for {what}")
+            return False
         time.sleep(0.05)
+    return True
+
+
+def wait_for(condition: Callable[[], bool], what: str, timeout: float = 30.0) -> None:
+    if not poll(condition, timeout):
+        pytest.fail(f"timed out after {timeout:g} s waiting for {what}")
 
 
 def distance_to_clip(image: np.ndarray, shown: list[np.ndarray]) -> float:
