@@ -186,20 +186,22 @@ def web(host: str, port: int, pipeline: PipelineConfig) -> None:
     run_demo(host, port, pipeline, announce=console.print)
 
 
-def evaluate(crops: Path, model: str | None, split: str | None, json_out: Path | None) -> None:
+def evaluate(crops: Path, model: str | None, split: str | None, json_out: Path | None, votes: Path | None = None) -> None:
     from confcam.classify.evaluate import evaluate_npz
     from confcam.classify.model import ExpressionModel
 
     if json_out is not None:
         check_writable(json_out)
     expression_model = ExpressionModel(ModelRegistry().resolve(model, "expression").path, threads=2)
-    report = evaluate_npz(expression_model, crops, split=split)
+    report = evaluate_npz(expression_model, crops, split=split, votes=votes)
     table = Table(title=f"{report['model']} on {crops.name}" + (f" [{split}]" if split else ""))
-    for column in ("samples", "skipped", "accuracy", "accuracy (present classes)", "macro recall"):
+    for column in ("labels", "samples", "skipped", "accuracy", "accuracy (skipped = wrong)", "accuracy (present classes)",
+                   "macro recall"):
         table.add_column(column)
-    table.add_row(
-        str(report["n"]), str(report["skipped"]), f"{report['accuracy']:.4f}", f"{report['accuracy_present']:.4f}", f"{report['macro_recall']:.4f}"
-    )
+    rows = [("dataset's own", report)] + ([(f"crowd majority ({votes.name})", report["majority"])] if votes else [])
+    for name, row in rows:
+        table.add_row(name, str(row["n"]), str(row["skipped"]), f"{row['accuracy']:.4f}", f"{row['accuracy_all']:.4f}",
+                      f"{row['accuracy_present']:.4f}", f"{row['macro_recall']:.4f}")
     console.print(table)
     if json_out is not None:
         write_json(json_out, report)

@@ -102,15 +102,19 @@ def analyze(
     actions.analyze(path, json_out=json_out, pipeline=pipeline, max_frames=max_frames)
 
 
-@cli.command(name="eval", epilog="Example: confcam eval ../shared/data/fer2013/fer2013_train_publictest.npz --split publictest")
+@cli.command(name="eval", epilog="Examples:\n\n  confcam eval ../shared/data/fer2013/fer2013_train_publictest.npz --split publictest\n\n"
+             "  confcam eval ../shared/data/fer2013/fer2013_train_publictest.npz --split publictest "
+             "--votes ../shared/data/fer2013/ferplus_votes.npz")
 def eval_(
     crops: Path = typer.Argument(..., help="npz with x (N x H x W uint8 face crops), y (int) and labels (names)."),
     model: Optional[str] = typer.Option(None, help=MODEL_HELP),
     split: Optional[str] = typer.Option(None, help="Read x_SPLIT / y_SPLIT instead of x / y (e.g. publictest)."),
     json_out: Optional[Path] = typer.Option(None, "--json", help="Write the report here."),
+    votes: Optional[Path] = typer.Option(None, help="Crowd votes for the same faces (e.g. ferplus_votes.npz, votes_SPLIT): "
+                                         "also score on the crowd's majority labels."),
 ) -> None:
     """Accuracy of an expression model on labelled face crops."""
-    actions.evaluate(crops, model=model, split=split, json_out=json_out)
+    actions.evaluate(crops, model=model, split=split, json_out=json_out, votes=votes)
 
 
 @cli.command(

@@ -31,6 +31,7 @@ EMOJI: dict[str, tuple[str, str]] = {
     "sad": ("\U0001F622", "crying face: the tear is a shape cue"),
     "surprise": ("\U0001F62E", "face with open mouth"),
     "neutral": ("\U0001F610", "neutral face"),
+    "contempt": ("\U0001F60F", "smirking face: the one-sided raised mouth corner is contempt's own cue (FACS AU14)"),
     "uncertain": (
         "\u2754",
         "white question mark ornament: not a face, so it cannot be misread as the person's expression "
@@ -94,7 +95,7 @@ def write_readme(out: Path, version: str) -> None:
     )
     text = f"""# overlays
 
-One {SIDE}x{SIDE} RGBA PNG per label shown over a head: the seven expression classes and `uncertain`.
+One {SIDE}x{SIDE} RGBA PNG per label shown over a head: the eight FER+ expression classes and `uncertain`.
 confcam loads these files at run time (`confcam.paths.overlays_dir()`); it never needs the font.
 
 Made by `python scripts/render_overlays.py` from Noto Color Emoji (Debian `fonts-noto-color-emoji`

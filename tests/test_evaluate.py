@@ -84,7 +84,7 @@ def test_temporal_model_on_repeated_crops_scores_like_the_2d_model(evaluated_pub
 
 def test_result_holds_the_contract_fields(evaluated_publictest: dict) -> None:
     result = evaluated_publictest["t"]
-    fields = {"model", "n", "skipped", "accuracy", "accuracy_present", "macro_recall", "labels", "confusion"}
+    fields = {"model", "n", "skipped", "accuracy", "accuracy_all", "accuracy_present", "macro_recall", "labels", "confusion"}
     assert set(result) == fields
     confusion = np.array(result["confusion"])
     assert confusion.shape == (7, 7) and confusion.sum() == result["n"]

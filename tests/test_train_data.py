@@ -39,15 +39,19 @@ def publictest() -> StillFaces:
 
 def test_still_sets_are_read_in_confcam_label_order_and_resized(publictest: StillFaces) -> None:
     assert publictest.x.shape[1:] == (64, 64) and publictest.x.dtype == np.uint8
-    assert len(publictest) == 3589 and publictest.class_counts().min() > 0
+    counts = publictest.class_counts()
+    assert len(publictest) == 3589 and counts[: LABELS.index("contempt")].min() > 0
+    assert counts[LABELS.index("contempt")] == 0, "FER2013's own labels have no contempt"
 
 
-def test_classes_outside_the_seven_are_dropped() -> None:
+def test_every_fer_plus_class_is_kept_in_label_order() -> None:
     with np.load(shared(MUXSPACE)) as data:
-        contempt = int((data["y"] == list(data["labels"]).index("contempt")).sum())
+        names = [str(n) for n in data["labels"]]
+        contempt = int((data["y"] == names.index("contempt")).sum())
         total = len(data["y"])
     faces = StillFaces.load(MUXSPACE)
-    assert contempt > 0 and len(faces) == total - contempt and faces.y.max() < len(LABELS)
+    assert len(LABELS) == 8 and len(faces) == total
+    assert contempt > 0 and faces.class_counts()[LABELS.index("contempt")] == contempt
 
 
 @pytest.mark.parametrize("balancing, spread", [("none", "natural"), ("sqrt", "flatter"), ("equal", "flat")])
@@ -55,12 +59,15 @@ def test_balancing_flattens_the_class_mix(balancing: str, spread: str, publictes
     weights = publictest.draw_weights(balancing)
     per_class = np.bincount(publictest.y, weights=weights, minlength=len(LABELS))
     natural = publictest.class_counts() / len(publictest)
+    present = natural > 0
+    assert (per_class[~present] == 0).all(), "a class with no faces is never drawn"
+    per_class, natural = per_class[present], natural[present]
     if spread == "natural":
         assert np.allclose(per_class, natural)
     elif spread == "flatter":
         assert per_class.min() > natural.min() and per_class.max() < natural.max()
     else:
-        assert np.allclose(per_class, 1 / len(LABELS))
+        assert np.allclose(per_class, 1 / present.sum())
 
 
 def test_unknown_balancing_is_a_user_error(publictest: StillFaces) -> None:
@@ -91,13 +98,15 @@ def test_still_share_gives_identical_frames(publictest: StillFaces) -> None:
 
 def test_epoch_mix_draws_every_set_and_respects_the_limit(publictest: StillFaces) -> None:
     small = publictest.subset(np.arange(0, 3589, 60))
-    video_like = CachedWindows(np.repeat(small.x[:20, None], 5, axis=1), np.full((20, 7), 1 / 7, np.float32), "uniform")
+    uniform = 1 / len(LABELS)
+    video_like = CachedWindows(np.repeat(small.x[:20, None], 5, axis=1), np.full((20, len(LABELS)), uniform, np.float32),
+                               "uniform")
     sets = [SynthesizedWindows(small, WindowSynthesizer(5)), video_like]
     rng = np.random.default_rng(0)
     batches = list(WindowMix(sets).batches(16, rng))
     targets = np.concatenate([t for _, t in batches])
     assert len(targets) == len(small) + 20
-    assert (targets.max(axis=1) == 1.0).sum() == len(small) and np.isclose(targets, 1 / 7).all(axis=1).sum() == 20
+    assert (targets.max(axis=1) == 1.0).sum() == len(small) and np.isclose(targets, uniform).all(axis=1).sum() == 20
     limited = WindowMix(sets, limit=40)
     assert limited.epoch_size() == 40
     assert sum(len(x) for x, _ in limited.batches(16, rng)) == pytest.approx(40, abs=2)
@@ -113,8 +122,10 @@ def test_teacher_soft_labels_are_mirror_averaged_distributions(teacher: Expressi
     probs = TeacherLabeller(teacher).per_crop(crops)
     plain = teacher.predict(crops[:, None])
     mirrored = teacher.predict(np.ascontiguousarray(crops[:, None, :, ::-1]))
+    order = [teacher.info.labels.index(name) for name in LABELS if name in teacher.info.labels]
     assert np.allclose(probs.sum(axis=1), 1.0, atol=1e-5)
-    assert np.allclose(probs, (plain + mirrored) / 2, atol=1e-5)
+    assert np.allclose(probs[:, : len(order)], ((plain + mirrored) / 2)[:, order], atol=1e-5)
+    assert (probs[:, LABELS.index("contempt")] == 0).all(), "a class the teacher lacks gets no probability"
 
 
 def test_temporal_model_cannot_be_a_teacher() -> None:

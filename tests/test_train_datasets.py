@@ -16,6 +16,7 @@ from confcam.errors import ConfcamError
 from confcam.paths import models_dir
 from confcam.sources.file import FileSource
 from confcam.train.commands import register
+from confcam.train.data import LABELS
 from confcam.train.datasets import (
     BIGFACEX_CROP,
     FACEPARTY_CROP,
@@ -182,6 +183,7 @@ def test_dataset_command_writes_a_window_set_training_can_read(roots, tmp_path: 
     result = CliRunner().invoke(app, ["dataset", "bigfacex", "--ckplus", str(roots["ckplus"]), "--out", str(out)])
     assert result.exit_code == 0, result.output
     windows = CachedWindows.load(out)
-    assert len(windows) == 2 * (FRAMES - 4) and windows.targets.shape == (len(windows), 7)
+    assert len(windows) == 2 * (FRAMES - 4) and windows.targets.shape == (len(windows), len(LABELS))
+    assert windows.targets[:, LABELS.index("contempt")].sum() == 0, "BigFaceX keeps the thesis' 7 classes"
     with pytest.raises(ConfcamError, match="no such folder"):
         app(["dataset", "bigfacex", "--ckplus", str(tmp_path / "nope"), "--out", str(out)], standalone_mode=False)

@@ -20,7 +20,7 @@ from confcam.config import PipelineConfig
 from confcam.errors import ConfcamError
 from confcam.sources.file import FileSource
 from confcam.train.commands import register
-from confcam.train.data import StillFaces, SynthesizedWindows, WindowMix, WindowSynthesizer
+from confcam.train.data import LABELS, StillFaces, SynthesizedWindows, WindowMix, WindowSynthesizer
 from confcam.train.run import TrainRequest, run_training
 from confcam.train.trainer import TrainConfig, Trainer, architectures
 from tests.conftest import FER2013, REPO, video
@@ -111,7 +111,10 @@ def test_fine_tuning_starts_from_the_published_weights(tiny_npz) -> None:
     published = ExpressionModel(REPO / "models" / "timeconvnet-minixception.onnx")
     faces = StillFaces.load(val, size=64).x
     want = published.predict(np.repeat(faces[:, None], 5, axis=1).astype(np.float32) / 255.0)
-    assert np.abs(trainer.predict_still(faces) - want).max() < 1e-4
+    got = trainer.predict_still(faces)
+    assert got.shape[1] == len(LABELS) and (got[:, LABELS.index("contempt")] < 0.01).all(), "contempt starts unlikely"
+    assert np.abs(got[:, : want.shape[1]] - want).max() < 0.01, "the published classes keep their answers"
+    assert (got.argmax(1) == want.argmax(1)).all()
 
 
 def test_temporal_tuning_learns_frame_weights_but_keeps_still_faces_exact(tiny_npz, tmp_path: Path) -> None:
@@ -130,7 +133,24 @@ def test_temporal_tuning_learns_frame_weights_but_keeps_still_faces_exact(tiny_n
     assert all(torch.equal(v, trainer.net.state_dict()[k]) for k, v in frozen.items()), "only the first conv trained"
     still = np.repeat(faces[:, None], 5, axis=1).astype(np.float32) / 255.0
     assert np.abs(model.predict(still) - before).max() < 1e-4
-    assert model.session.get_modelmeta().custom_metadata_map["confcam.params"] == "58711"
+    assert model.session.get_modelmeta().custom_metadata_map["confcam.params"] == str(58_711 + 128 * 9 + 1), \
+        "the thesis' TimeConvNet(mini-Xception) with an eighth class (contempt)"
+
+
+@pytest.mark.parametrize("inflate, same_as_2d_on_moving_windows", [("last", True), ("mean", False)])
+def test_a_timeconvnet_starts_from_a_2d_checkpoint(inflate: str, same_as_2d_on_moving_windows: bool, tiny_npz,
+                                                   tmp_path: Path) -> None:
+    train, val = tiny_npz
+    still = Trainer(TrainConfig(arch="minixception-2d", epochs=1, window=1, size=48, batch_size=16), mix(train, 48, 1),
+                    None, tmp_path / "2d.ckpt", announce=lambda _: None)
+    still.train(max_steps=2)
+    config = TrainConfig(arch="timeconvnet-minixception", epochs=1, size=48, init=str(tmp_path / "2d.ckpt"), inflate=inflate)
+    temporal = Trainer(config, mix(train, 48), None, announce=lambda _: None)
+    faces = StillFaces.load(val, size=48).x
+    moving = np.stack([faces[i : i + 5] for i in range(0, 40, 5)])
+    assert np.abs(temporal.predict_still(faces) - still.predict_still(faces)).max() < 1e-4, "a still face: the 2D answer"
+    differs = np.abs(temporal.predict_windows(moving) - still.predict_windows(moving)).max()
+    assert (differs < 1e-4) == same_as_2d_on_moving_windows
 
 
 def test_train_command_writes_model_checkpoint_and_card(tiny_npz, tmp_path: Path) -> None:
@@ -180,6 +200,10 @@ def test_a_stopped_run_exports_from_its_checkpoint(tiny_npz, tmp_path: Path) -> 
     ({"--tune": "magic"}, "choose one of"),
     ({"--tune": "temporal"}, "needs a TimeConvNet"),
     ({"--tune": "temporal", "--arch": "timeconvnet-minixception"}, "give that model with --init"),
+    ({"--vote-mode": "magic"}, "choose one of"),
+    ({"--schedule": "magic"}, "choose one of"),
+    ({"--inflate": "magic"}, "choose one of"),
+    ({"--votes": "/nonexistent-votes.npz"}, "no such file"),
 ])
 def test_bad_train_options_fail_with_one_line_and_write_nothing(
     change: dict[str, str], message: str, tiny_npz, tmp_path: Path

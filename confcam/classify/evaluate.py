@@ -100,7 +100,9 @@ class ModelEvaluator:
         return np.concatenate(parts) if parts else np.zeros((0, len(self.model.info.labels)), np.float32)
 
     def evaluate(self, data: LabelledCrops) -> dict[str, object]:
-        """Accuracy, accuracy over the classes present, macro recall and confusion, in the model's labels."""
+        """Accuracy, accuracy over the classes present, macro recall and confusion, in the model's labels.
+
+        Faces of a class the model lacks are skipped by `accuracy` and count as errors in `accuracy_all`."""
         model_labels = self.model.info.labels
         index = {name: i for i, name in enumerate(model_labels)}
         mapping = np.array([index.get(canonical_label(n), -1) for n in data.labels], np.int64)
@@ -116,11 +118,14 @@ class ModelEvaluator:
         support = confusion.sum(axis=1)
         recalls = [confusion[c, c] / support[c] for c in present]
         n = int(len(truth))
+        skipped = int((~known).sum())
+        correct = int((predicted == truth).sum())
         return {
             "model": self.model.info.name,
             "n": n,
-            "skipped": int((~known).sum()),
-            "accuracy": float((predicted == truth).mean()) if n else 0.0,
+            "skipped": skipped,
+            "accuracy": correct / n if n else 0.0,
+            "accuracy_all": correct / (n + skipped) if n + skipped else 0.0,
             "accuracy_present": float((restricted == truth).mean()) if n else 0.0,
             "macro_recall": float(np.mean(recalls)) if recalls else 0.0,
             "labels": list(model_labels),
@@ -129,7 +134,16 @@ class ModelEvaluator:
 
 
 def evaluate_npz(
-    model: ExpressionModel, path: Path, split: str | None = None, batch_size: int = 256
+    model: ExpressionModel, path: Path, split: str | None = None, batch_size: int = 256, votes: Path | None = None
 ) -> dict[str, object]:
-    """Evaluate model on the npz at path (or on its `split`, e.g. 'publictest' of the FER2013 file)."""
-    return ModelEvaluator(model, batch_size).evaluate(LabelledCrops.load(path, split))
+    """Evaluate model on the npz at path (or on its `split`, e.g. 'publictest' of the FER2013 file); with
+    votes (crowd votes for the same faces, e.g. FER+), also on the crowd's majority labels, under "majority"."""
+    crops = LabelledCrops.load(path, split)
+    evaluator = ModelEvaluator(model, batch_size)
+    report = evaluator.evaluate(crops)
+    if votes is not None:
+        from confcam.classify.votes import CrowdVotes, majority_crops
+
+        majority = majority_crops(crops, CrowdVotes.load(votes, split, len(crops.x)))
+        report["majority"] = evaluator.evaluate(majority) | {"votes": Path(votes).name}
+    return report

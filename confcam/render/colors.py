@@ -17,6 +17,7 @@ LABEL_COLORS: dict[str, BGR] = {
     "sad": (178, 114, 0),  # blue
     "surprise": (0, 159, 230),  # orange
     "neutral": (233, 180, 86),  # sky blue
+    "contempt": (0, 0, 0),  # black, the eighth Okabe-Ito colour
     UNCERTAIN: (160, 160, 160),  # grey
 }
 

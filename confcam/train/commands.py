@@ -71,7 +71,8 @@ def register(cli: typer.Typer) -> None:
         lr: float = typer.Option(1e-3, min=0.0, help="Adam learning rate before the decays."),
         balance: str = typer.Option("none", help="Class balancing of still sets: none, sqrt or equal."),
         epoch_limit: Optional[int] = typer.Option(None, min=1, help="Windows per epoch (default: all once)."),
-        init: Optional[Path] = typer.Option(None, help="Start mini-Xception from the published Keras .hdf5 (inflated for t > 1)."),
+        init: Optional[Path] = typer.Option(None, help="Start from a 2D model: the published mini-Xception Keras .hdf5 or the "
+                                            ".ckpt of an earlier 2D run (inflated for t > 1, see --inflate)."),
         tune: str = typer.Option("all", help="What trains: all, or temporal (only how the first conv weighs the t frames; "
                                              "a still face keeps the --init model's answer exactly)."),
         teacher: str = typer.Option("minixception-2d", help="Still-image model that labels video windows."),
@@ -82,6 +83,13 @@ def register(cli: typer.Typer) -> None:
         threads: int = typer.Option(1, min=1, help="PyTorch threads."),
         card: Optional[Path] = typer.Option(None, help="Write the model-card section for OUT into this Markdown file."),
         trained_on: Optional[str] = typer.Option(None, help="Override the confcam.trained_on text."),
+        votes: Optional[Path] = typer.Option(None, help="Crowd votes for the NPZ:SPLIT sets (e.g. ferplus_votes.npz, arrays "
+                                             "votes_SPLIT): train on the votes, validate on their majority."),
+        vote_mode: str = typer.Option("crossentropy", help="How votes become targets: crossentropy (the vote distribution), "
+                                      "probability (a label drawn from it each time) or majority."),
+        schedule: str = typer.Option("thesis", help="Learning rate: thesis (step decays) or cosine (to 0; for fine-tunes)."),
+        inflate: str = typer.Option("mean", help="TimeConvNet from a 2D --init: its first conv spread evenly over the t frames "
+                                    "(mean) or all on the newest (last: starts as the 2D model on every window)."),
     ) -> None:
         """Train a network and export it as a confcam model file (see `confcam train nets`)."""
         if ctx.invoked_subcommand is not None:
@@ -95,7 +103,8 @@ def register(cli: typer.Typer) -> None:
             arch=arch, data=data, epochs=epochs, out=out, val=val, size=size, window=window, batch_size=batch_size,
             lr=lr, balance=balance, epoch_limit=epoch_limit, init=init, teacher=teacher, cache=cache.expanduser(),
             checkpoint=checkpoint.expanduser() if checkpoint else None, resume=resume, seed=seed, threads=threads, card=card, trained_on=trained_on,
-            tune=tune,
+            tune=tune, votes=votes.expanduser() if votes else None, vote_mode=vote_mode, schedule=schedule,
+            inflate=inflate,
         ))
 
     @train_cli.command("nets")
@@ -116,12 +125,13 @@ def register(cli: typer.Typer) -> None:
         val: Optional[str] = typer.Option(None, help="Validate on these still faces first (NPZ or NPZ:SPLIT)."),
         card: Optional[Path] = typer.Option(None, help="Write the model-card section into this Markdown file."),
         trained_on: Optional[str] = typer.Option(None, help="Override the confcam.trained_on text."),
+        votes: Optional[Path] = typer.Option(None, help="Crowd votes: validate on their majority where they cover --val."),
     ) -> None:
         """Export a checkpoint as a confcam model file (the recipe notes an early stop)."""
         require_train_extra()
         from confcam.train.run import export_checkpoint
 
-        export_checkpoint(checkpoint.expanduser(), out, val, card, trained_on)
+        export_checkpoint(checkpoint.expanduser(), out, val, card, trained_on, votes.expanduser() if votes else None)
 
     cli.add_typer(train_cli, name="train")
 

@@ -16,9 +16,13 @@ import cv2
 import numpy as np
 
 from confcam.classify.evaluate import LabelledCrops, canonical_label
+from confcam.classify.votes import EMOTIONS, CrowdVotes
 from confcam.errors import ConfcamError
 
-LABELS = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
+LABELS = EMOTIONS
+"""What every network trained here predicts: the 8 FER+ classes (the thesis' 7 plus contempt)."""
+THESIS_LABELS = tuple(name for name in LABELS if name != "contempt")
+"""The thesis' 7 classes: what BigFaceX / FaceParty windows are labelled with."""
 BALANCING = ("none", "sqrt", "equal")
 """How a set's classes are drawn: as they come, by inverse square root of their frequency, or equally."""
 
@@ -34,23 +38,32 @@ def resize_faces(x: np.ndarray, size: int) -> np.ndarray:
 
 @dataclass(frozen=True)
 class StillFaces:
-    """Labelled still crops, uint8 (N, S, S), with class indices into LABELS (other classes dropped)."""
+    """Labelled still crops, uint8 (N, S, S), with class indices into LABELS (other classes dropped) and,
+    for crowd-voted faces, soft targets (N, C) that training uses instead of the single label."""
 
     x: np.ndarray
     y: np.ndarray
     name: str
+    targets: np.ndarray | None = None
 
     @staticmethod
-    def load(path: Path, split: str | None = None, size: int | None = None) -> StillFaces:
-        """An npz in the evaluation format (x/y/labels or x_SPLIT/y_SPLIT); classes outside LABELS
-        (e.g. contempt) are dropped, the rest reordered to LABELS."""
+    def load(path: Path, split: str | None = None, size: int | None = None, votes: Path | None = None,
+             vote_mode: str = "crossentropy") -> StillFaces:
+        """An npz in the evaluation format (x/y/labels or x_SPLIT/y_SPLIT); classes outside LABELS are
+        dropped, the rest reordered to LABELS. With votes (an npz of crowd votes for the same faces, e.g.
+        FER+), the targets come from the votes (see VOTE_MODES) and y is their most likely class."""
         crops = LabelledCrops.load(Path(path), split)
+        name = Path(path).stem + (f"[{split}]" if split else "")
+        if votes is not None:
+            keep, targets = CrowdVotes.load(votes, split, len(crops.x)).targets(vote_mode)
+            x = crops.x[keep]
+            return StillFaces(resize_faces(x, size) if size else x, targets.argmax(axis=1), f"{name} + {Path(votes).stem}"
+                              f" ({vote_mode})", targets)
         index = {name: i for i, name in enumerate(LABELS)}
         mapping = np.array([index.get(canonical_label(n), -1) for n in crops.labels], np.int64)
         y = mapping[crops.y]
         keep = y >= 0
         x = crops.x[keep]
-        name = Path(path).stem + (f"[{split}]" if split else "")
         return StillFaces(resize_faces(x, size) if size else x, y[keep], name)
 
     def __len__(self) -> int:
@@ -60,7 +73,14 @@ class StillFaces:
         return np.bincount(self.y, minlength=len(LABELS))
 
     def subset(self, indices: np.ndarray) -> StillFaces:
-        return StillFaces(self.x[indices], self.y[indices], self.name)
+        return StillFaces(self.x[indices], self.y[indices], self.name,
+                          None if self.targets is None else self.targets[indices])
+
+    def target_rows(self, indices: np.ndarray) -> np.ndarray:
+        """(len(indices), C) training targets: the soft ones where the faces have them, else one-hot."""
+        if self.targets is not None:
+            return self.targets[indices].astype(np.float32)
+        return np.eye(len(LABELS), dtype=np.float32)[self.y[indices]]
 
     def draw_weights(self, balancing: str) -> np.ndarray:
         """Per-sample drawing probabilities for a balancing mode (see BALANCING)."""
@@ -173,12 +193,15 @@ class WindowSet(Protocol):
 class SynthesizedWindows:
     """Windows synthesized on the fly from labelled still faces; one-hot targets."""
 
-    def __init__(self, faces: StillFaces, synthesizer: WindowSynthesizer, balancing: str = "none") -> None:
+    def __init__(self, faces: StillFaces, synthesizer: WindowSynthesizer, balancing: str = "none",
+                 draw_labels: bool = False) -> None:
         self.faces = faces
         self.synthesizer = synthesizer
         self.name = f"{faces.name} (synthesized windows)"
         self._weights = faces.draw_weights(balancing)
         self.balancing = balancing
+        self.draw_labels = draw_labels
+        """FER+ 'probability' mode: each use of a face draws one label from its soft target."""
 
     def __len__(self) -> int:
         return len(self.faces)
@@ -190,7 +213,10 @@ class SynthesizedWindows:
 
     def windows(self, indices: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
         x = np.stack([self.synthesizer.synthesize(self.faces.x[i], rng) for i in indices])
-        targets = np.eye(len(LABELS), dtype=np.float32)[self.faces.y[indices]]
+        targets = self.faces.target_rows(indices)
+        if self.draw_labels:
+            drawn = [rng.choice(len(LABELS), p=row / row.sum()) for row in targets]
+            targets = np.eye(len(LABELS), dtype=np.float32)[drawn]
         return x, targets
 
 

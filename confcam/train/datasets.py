@@ -32,7 +32,7 @@ import numpy as np
 
 from confcam.classify.evaluate import canonical_label
 from confcam.errors import ConfcamError
-from confcam.train.data import LABELS
+from confcam.train.data import LABELS, THESIS_LABELS
 
 WINDOW = 5
 SIZE = 48
@@ -70,7 +70,7 @@ class Clip:
 
 def _folder_label(name: str) -> str | None:
     label = canonical_label(name)
-    return label if label in LABELS or label == "contempt" else None
+    return label if label in LABELS else None
 
 
 def ckplus_clips(root: Path) -> list[Clip]:
@@ -302,7 +302,7 @@ class DatasetBuilder:
         clips = [clip for name, root in roots.items() for clip in READERS[name](Path(root))]
         windows = WindowSet([], [], [], [], [], LABELS)
         for clip in clips:
-            if clip.label not in LABELS:
+            if clip.label not in THESIS_LABELS:
                 continue  # CK+ contempt: not one of the thesis' 7 classes
             crops = self.faces.crops(clip.read())
             if crops is None:

@@ -313,12 +313,42 @@ def build_timeconvnet(backbone: str = "minixception", window: int = 5, num_class
     return BACKBONES[backbone](in_channels=window, num_classes=num_classes)
 
 
-def inflate_first_conv(model_2d: nn.Module, t: int) -> nn.Module:
-    """A TimeConvNet initialised from a 2D model: its first-conv kernel spread evenly over t frames.
+def widen_classifier(model: nn.Module, classes: int) -> nn.Module:
+    """The model with `classes` outputs: the trained ones kept in place, new ones (e.g. contempt after
+    FER2013's 7) start with zero weights and a bias below every trained class, so the model's answers are
+    unchanged until training teaches it the new class."""
+    old = model.classifier
+    have = old.out_channels if isinstance(old, nn.Conv2d) else old.out_features
+    if classes == have:
+        return model
+    if classes < have:
+        raise ValueError(f"cannot narrow a {have}-class classifier to {classes}")
+    wide = copy.deepcopy(old)
+    with torch.no_grad():
+        wide.weight = nn.Parameter(torch.cat([old.weight, torch.zeros(classes - have, *old.weight.shape[1:])]))
+        wide.bias = nn.Parameter(torch.cat([old.bias, torch.full((classes - have,), float(old.bias.min()) - 4.0)]))
+    if isinstance(wide, nn.Conv2d):
+        wide.out_channels = classes
+    else:
+        wide.out_features = classes
+    model.classifier = wide
+    model.num_classes = classes
+    return model
 
-    Each of the t input channels gets the 2D kernel divided by t, so t identical crops give
-    exactly the 2D model's output; training can then learn temporal differences from there.
+
+INFLATIONS = ("mean", "last")
+"""How a 2D first conv becomes a TimeConvNet's: spread evenly over the t frames (reads the window's mean),
+or all on the newest frame (starts as exactly the 2D model on every window, a face that changes included)."""
+
+
+def inflate_first_conv(model_2d: nn.Module, t: int, mode: str = "mean") -> nn.Module:
+    """A TimeConvNet initialised from a 2D model (see INFLATIONS).
+
+    Either way t identical crops give exactly the 2D model's output; training can then learn temporal
+    differences from there.
     """
+    if mode not in INFLATIONS:
+        raise ValueError(f"inflation {mode!r}: choose one of {', '.join(INFLATIONS)}")
     first = model_2d.first_conv
     if first.in_channels != 1:
         raise ValueError(f"expected a single-channel 2D model, got {first.in_channels} input channels")
@@ -327,7 +357,11 @@ def inflate_first_conv(model_2d: nn.Module, t: int) -> nn.Module:
         t, first.out_channels, first.kernel_size, first.stride, first.padding, bias=first.bias is not None
     )
     with torch.no_grad():
-        inflated.weight.copy_(first.weight.repeat(1, t, 1, 1) / t)
+        if mode == "mean":
+            inflated.weight.copy_(first.weight.repeat(1, t, 1, 1) / t)
+        else:
+            inflated.weight.zero_()
+            inflated.weight[:, -1:] = first.weight
         if first.bias is not None:
             inflated.bias.copy_(first.bias)
     model.replace_first_conv(inflated)

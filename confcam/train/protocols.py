@@ -154,7 +154,8 @@ def run_ckplus_protocol(root: Path, arch: str, epochs: int, folds: int, size: in
     fold_of = subject_folds(subjects, folds, seed)
     classes = len(CKPLUS_PROTOCOL_LABELS)
     confusion = np.zeros((classes, classes), np.int64)
-    config = TrainConfig(arch=arch, epochs=epochs, window=x.shape[1], size=size, seed=seed, threads=threads)
+    config = TrainConfig(arch=arch, epochs=epochs, window=x.shape[1], size=size, seed=seed, threads=threads,
+                         labels=CKPLUS_PROTOCOL_LABELS)
     trainer = None
     for fold in range(folds):
         train, test = fold_of != fold, fold_of == fold
@@ -183,7 +184,6 @@ def teacher_agreement(model_path: Path, windows_npz: list[Path]) -> tuple[np.nda
     from confcam.train.data import CachedWindows, LABELS
 
     model = ExpressionModel(Path(model_path))
-    order = [model.info.labels.index(name) for name in LABELS]
     confusion = np.zeros((len(LABELS), len(LABELS)), np.int64)
     for path in windows_npz:
         cached = CachedWindows.load(path)
@@ -192,6 +192,7 @@ def teacher_agreement(model_path: Path, windows_npz: list[Path]) -> tuple[np.nda
         if x.shape[2] != size:
             raise ConfcamError(f"{path}: windows are {x.shape[2]} px, {model.info.name} takes {size}")
         x = x[:, -t:]
-        probs = np.concatenate([model.predict(x[i : i + 256]) for i in range(0, len(x), 256)])[:, order]
-        np.add.at(confusion, (cached.targets.argmax(1), probs.argmax(1)), 1)
+        probs = np.concatenate([model.predict(x[i : i + 256]) for i in range(0, len(x), 256)])
+        predicted = np.array([LABELS.index(model.info.labels[i]) for i in probs.argmax(1)], np.int64)
+        np.add.at(confusion, (cached.targets.argmax(1), predicted), 1)
     return confusion, int(confusion.sum())

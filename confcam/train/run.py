@@ -16,10 +16,11 @@ from confcam.classify.model import ExpressionModel
 from confcam.classify.registry import ModelRegistry
 from confcam.errors import ConfcamError
 from confcam.fileio import check_writable
+from confcam.classify.votes import VOTE_MODES
 from confcam.train.data import BALANCING, CachedWindows, StillFaces, SynthesizedWindows, WindowMix, WindowSet, WindowSynthesizer
-from confcam.train.nets import count_params
+from confcam.train.nets import INFLATIONS, count_params
 from confcam.train.report import ModelCard, latency_ms_per_face
-from confcam.train.trainer import TrainConfig, Trainer, architectures, check_tuning
+from confcam.train.trainer import SCHEDULES, THESIS_CLASSES, TrainConfig, Trainer, architectures, check_tuning
 
 console = Console(stderr=True)
 
@@ -48,6 +49,11 @@ class TrainRequest:
     trained_on: str | None = None
     max_steps: int | None = None
     tune: str = "all"
+    votes: Path | None = None
+    """Crowd votes (e.g. FER+) for the --data / --val splits they cover: train on them, validate on their majority."""
+    vote_mode: str = "crossentropy"
+    schedule: str = "thesis"
+    inflate: str = "mean"
 
 
 def split_spec(spec: str) -> tuple[Path, str | None]:
@@ -88,7 +94,23 @@ def load_window_set(spec: str, request: TrainRequest, synthesizer: WindowSynthes
                                    f"({request.window}, {request.size}, {request.size})")
             windows.synthesizer = synthesizer
             return windows
-    return SynthesizedWindows(StillFaces.load(path, split, size=request.size), synthesizer, request.balance)
+    votes = votes_for(request.votes, split)
+    faces = StillFaces.load(path, split, size=request.size, votes=votes, vote_mode=request.vote_mode)
+    return SynthesizedWindows(faces, synthesizer, request.balance, draw_labels=votes is not None and request.vote_mode == "probability")
+
+
+def votes_for(votes: Path | None, split: str | None) -> Path | None:
+    """The votes file when it covers this split (has votes_SPLIT), else None: that set trains on its labels."""
+    if votes is None or split is None:
+        return None
+    with np.load(votes, allow_pickle=False) as data:
+        return votes if f"votes_{split}" in data.files else None
+
+
+def load_validation(spec: str, size: int, votes: Path | None) -> StillFaces:
+    """Validation faces: labelled by the crowd majority where the votes cover the split, else by their labels."""
+    path, split = split_spec(spec)
+    return StillFaces.load(path, split, size=size, votes=votes_for(votes, split), vote_mode="majority")
 
 
 def _progress() -> Progress:
@@ -117,16 +139,22 @@ def run_training(request: TrainRequest) -> Path:
         raise ConfcamError("--tune temporal keeps a trained 2D model's answer on still faces; give that model with --init")
     if request.val and request.val in request.data:
         raise ConfcamError(f"--val {request.val} is also a --data set; validation must be held out")
+    if request.vote_mode not in VOTE_MODES:
+        raise ConfcamError(f"--vote-mode {request.vote_mode!r}: choose one of {', '.join(VOTE_MODES)}")
+    if request.schedule not in SCHEDULES:
+        raise ConfcamError(f"--schedule {request.schedule!r}: choose one of {', '.join(SCHEDULES)}")
+    if request.inflate not in INFLATIONS:
+        raise ConfcamError(f"--inflate {request.inflate!r}: choose one of {', '.join(INFLATIONS)}")
+    if request.votes is not None and not request.votes.is_file():
+        raise ConfcamError(f"--votes {request.votes}: no such file")
     synthesizer = WindowSynthesizer(request.window)
     sets = [load_window_set(spec, request, synthesizer) for spec in request.data]
-    validation = None
-    if request.val:
-        path, split = split_spec(request.val)
-        validation = StillFaces.load(path, split, size=request.size)
+    validation = load_validation(request.val, request.size, request.votes) if request.val else None
     config = TrainConfig(
         arch=request.arch, epochs=request.epochs, window=request.window, size=request.size,
         batch_size=request.batch_size, lr=request.lr, seed=request.seed, threads=request.threads,
         epoch_limit=request.epoch_limit, init=str(request.init) if request.init else None, tune=request.tune,
+        schedule=request.schedule, inflate=request.inflate,
     )
     checkpoint = request.checkpoint or request.cache.parent / "checkpoints" / f"{request.out.stem}.ckpt"
     mix = WindowMix(sets, request.epoch_limit)
@@ -160,9 +188,14 @@ def run_training(request: TrainRequest) -> Path:
 
 
 def recipe_text(request: TrainRequest) -> str:
-    return (f"Adam lr {request.lr:g}, thesis step decay scaled to {request.epochs} epochs, batch {request.batch_size}, "
+    schedule = (f"cosine to 0 over {request.epochs} epochs" if request.schedule == "cosine"
+                else f"thesis step decay scaled to {request.epochs} epochs")
+    votes = f", targets from the crowd votes in {request.votes.name} ({request.vote_mode})" if request.votes else ""
+    return (f"Adam lr {request.lr:g}, {schedule}, batch {request.batch_size}{votes}, "
             f"soft-target cross-entropy, augmentation: rotation/shift/zoom/flip + webcam drift, seed {request.seed}, "
             f"{request.threads} torch thread(s)" + (f", init {Path(request.init).name}" if request.init else "")
+            + (f" (first conv inflated: {request.inflate})" if request.init and architectures(request.window)[request.arch].window > 1
+               else "")
             + (f", {request.epoch_limit} windows/epoch" if request.epoch_limit else "") + f", balance {request.balance}"
             + (", only the first conv's frame weighting trained (its sum over frames held at the 2D kernel, BatchNorm "
                "statistics frozen)" if request.tune == "temporal" else ""))
@@ -176,6 +209,9 @@ def reproduce_command(r: TrainRequest) -> str:
     parts += [f"--epoch-limit {r.epoch_limit}"] if r.epoch_limit else []
     parts += [f"--init {r.init}"] if r.init else []
     parts += [f"--tune {r.tune}"] if r.tune != "all" else []
+    parts += [f"--votes {r.votes}", f"--vote-mode {r.vote_mode}"] if r.votes else []
+    parts += [f"--schedule {r.schedule}"] if r.schedule != "thesis" else []
+    parts += [f"--inflate {r.inflate}"] if r.inflate != "mean" else []
     return " ".join(parts)
 
 
@@ -193,7 +229,8 @@ def write_card(path: Path, model: ExpressionModel, trainer: Trainer) -> None:
     console.print(f"wrote the model-card section to {path}")
 
 
-def export_checkpoint(checkpoint: Path, out: Path, val: str | None, card: Path | None, trained_on: str | None) -> Path:
+def export_checkpoint(checkpoint: Path, out: Path, val: str | None, card: Path | None, trained_on: str | None,
+                      votes: Path | None = None) -> Path:
     """`confcam train export`: a model file from a checkpoint (e.g. of a run stopped early)."""
     if out.suffix != ".onnx":
         raise ConfcamError(f"--out {out}: the model file must end in .onnx")
@@ -204,8 +241,7 @@ def export_checkpoint(checkpoint: Path, out: Path, val: str | None, card: Path |
     if not trainer.about.get("trained_on"):
         raise ConfcamError(f"{checkpoint} does not say what it was trained on; give --trained-on")
     if val:
-        path, split = split_spec(val)
-        trainer.validation = StillFaces.load(path, split, size=trainer.config.size)
+        trainer.validation = load_validation(val, trainer.config.size, votes)
         trainer.history.epochs[-1]["val_acc"] = trainer.validate()
         trainer.about["validation"] = spec_name(val)
     done = len(trainer.history.epochs)
@@ -221,16 +257,17 @@ def export_checkpoint(checkpoint: Path, out: Path, val: str | None, card: Path |
 
 
 def print_nets(size: int, window: int) -> None:
-    table = Table(title=f"confcam train networks ({size}x{size}, t={window}); params counted as Keras does")
+    table = Table(title=f"confcam train networks ({size}x{size}, t={window}, the thesis' {THESIS_CLASSES} classes); "
+                        "params counted as Keras does")
     for column in ("arch", "t", "params", "thesis", "difference"):
         table.add_column(column)
     for spec in architectures(window).values():
-        net = spec.build()
+        net = spec.build(THESIS_CLASSES)
         with torch.no_grad():
             net.eval()
             x = torch.zeros(1, window if spec.window > 1 else 1, size, size)
             logits = net(x)
-        assert logits.shape == (1, 7)
+        assert logits.shape == (1, THESIS_CLASSES)
         params = count_params(net)
         thesis = f"{spec.thesis_params:,}" if spec.thesis_params else "-"
         note = spec.note if spec.thesis_params is None or window == 5 else f"t={window}: first layer differs from the thesis' t=5"

@@ -31,6 +31,7 @@ from confcam.train.nets import (
     inflate_first_conv,
     plain_copy,
     tune_temporal_only,
+    widen_classifier,
 )
 
 TUNING = ("all", "temporal")
@@ -53,45 +54,87 @@ class ArchSpec:
     note: str = ""
 
 
+THESIS_CLASSES = 7
+"""The thesis' parameter counts are for its 7 classes; confcam's networks predict LABELS (8, with contempt)."""
+
+
 def architectures(window: int = 5) -> dict[str, ArchSpec]:
-    """Every architecture `confcam train` knows, at window t (2D ones always see one frame)."""
+    """Every architecture `confcam train` knows, at window t (2D ones always see one frame); build(classes)."""
     return {
         spec.name: spec
         for spec in (
-            ArchSpec("minixception-2d", 1, 58_423, lambda: MiniXception(1), "same count"),
-            ArchSpec("resnet20-2d", 1, None, lambda: ResNet20(1), "not in the thesis' table"),
-            ArchSpec("timeconvnet-minixception", window, 58_711, lambda: build_timeconvnet("minixception", window),
+            ArchSpec("minixception-2d", 1, 58_423, lambda c: MiniXception(1, c), "same count"),
+            ArchSpec("resnet20-2d", 1, None, lambda c: ResNet20(1, c), "not in the thesis' table"),
+            ArchSpec("timeconvnet-minixception", window, 58_711, lambda c: build_timeconvnet("minixception", window, c),
                      "same count (t=5): only the first conv grows, 8 x 9 x (t - 1) weights"),
-            ArchSpec("timeconvnet-resnet20", window, 274_535, lambda: build_timeconvnet("resnet20", window),
+            ArchSpec("timeconvnet-resnet20", window, 274_535, lambda c: build_timeconvnet("resnet20", window, c),
                      "same count (t=5) with global average pooling; Keras' AveragePooling2D(8) adds no weights"),
-            ArchSpec("timeconvnet-mobilenetv2", window, 2_267_527, lambda: build_timeconvnet("mobilenetv2", window),
+            ArchSpec("timeconvnet-mobilenetv2", window, 2_267_527, lambda c: build_timeconvnet("mobilenetv2", window, c),
                      "same count (t=5): Keras MobileNetV2 (alpha 1, no top) + Dense(7)"),
-            ArchSpec("resnet20-3d", window, 808_775, lambda: ResNet20Video(factorised=False),
+            ArchSpec("resnet20-3d", window, 808_775, lambda c: ResNet20Video(factorised=False, num_classes=c),
                      "same count: every 3x3 conv of ResNet20 made 3x3x3, 1 input channel"),
-            ArchSpec("resnet20-2plus1d", window, 523_357, lambda: ResNet20Video(factorised=True),
+            ArchSpec("resnet20-2plus1d", window, 523_357, lambda c: ResNet20Video(factorised=True, num_classes=c),
                      "more: Tran et al.'s rule sizes each (2+1)D pair to match its 3D conv (+ a BN between); "
                      "the thesis does not give its intermediate widths, so its 523,357 cannot be rebuilt"),
         )
     }
 
 
-def build_network(arch: str, window: int = 5, init: Path | None = None) -> tuple[nn.Module, ArchSpec]:
-    """The network (logits out, input [N, t, S, S]) and its spec; init = the published mini-Xception
-    .hdf5 to start a mini-Xception from (inflated over t for the TimeConvNet)."""
+def build_network(arch: str, window: int = 5, init: Path | None = None, classes: int = len(LABELS),
+                  inflate: str = "mean") -> tuple[nn.Module, ArchSpec]:
+    """The network (logits out, input [N, t, S, S]) and its spec. init starts it from a 2D model: the
+    published mini-Xception .hdf5 (its 7 FER2013 classes widened to LABELS) or the .ckpt of an earlier
+    2D `confcam train` run; a TimeConvNet gets the 2D first conv inflated over t (see INFLATIONS)."""
     specs = architectures(window)
     if arch not in specs:
         raise ConfcamError(f"unknown architecture {arch!r}; known: {', '.join(specs)}")
     spec = specs[arch]
     if init is None:
-        return spec.build(), spec
-    if "minixception" not in arch:
-        raise ConfcamError(f"--init loads mini-Xception weights; {arch} cannot start from them")
-    from confcam.train.keras_weights import load_minixception
-
+        return spec.build(classes), spec
+    from_checkpoint = Path(init).suffix == ".ckpt"
+    if not from_checkpoint and "minixception" not in arch:
+        raise ConfcamError(f"--init {init} holds mini-Xception weights; {arch} cannot start from them")
     if not Path(init).is_file():
         raise ConfcamError(f"--init {init}: no such file")
-    net = load_minixception(Path(init))
-    return (net if spec.window == 1 else inflate_first_conv(net, spec.window)), spec
+    net = _checkpoint_2d(Path(init), classes) if from_checkpoint else _published_2d(Path(init), classes)
+    if spec.window > 1:
+        net = inflate_first_conv(net, spec.window, inflate)
+    wanted = spec.build(classes)
+    try:
+        wanted.load_state_dict(plain_copy(net).state_dict())
+    except RuntimeError:
+        raise ConfcamError(f"--init {init}: its network does not fit {arch}") from None
+    return net, spec
+
+
+def _published_2d(path: Path, classes: int) -> nn.Module:
+    from confcam.train.keras_weights import load_minixception
+
+    return widen_classifier(load_minixception(path), classes)
+
+
+def _checkpoint_2d(path: Path, classes: int) -> nn.Module:
+    """The 2D network of a `confcam train` checkpoint."""
+    state = _load_checkpoint(path)
+    arch = state["config"]["arch"]
+    spec = architectures(1).get(arch)
+    if spec is None or spec.window != 1:
+        raise ConfcamError(f"--init {path}: a checkpoint of a 2D network is needed, this one is {arch}")
+    net = spec.build(classes)
+    try:
+        net.load_state_dict(state["net"])
+    except RuntimeError:
+        raise ConfcamError(f"--init {path}: its {arch} does not have {classes} classes") from None
+    return net
+
+
+def _load_checkpoint(path: Path) -> dict:
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=False)
+        state["config"]["arch"]
+        return state
+    except Exception as exc:  # torch.load raises many unrelated types for a foreign file
+        raise ConfcamError(f"{path}: not a confcam checkpoint ({type(exc).__name__})") from None
 
 
 def check_tuning(arch: str, window: int, tune: str) -> None:
@@ -99,6 +142,17 @@ def check_tuning(arch: str, window: int, tune: str) -> None:
         raise ConfcamError(f"--tune {tune!r}: choose one of {', '.join(TUNING)}")
     if tune == "temporal" and architectures(window)[arch].window < 2:
         raise ConfcamError(f"--tune temporal needs a TimeConvNet; {arch} sees one frame")
+
+
+SCHEDULES = ("thesis", "cosine")
+"""Learning-rate schedules: the thesis' step decays, or a cosine from lr to 0 (gentler on fine-tunes)."""
+
+
+def scheduled_lr(schedule: str, base: float, progress: float) -> float:
+    """The learning rate at a fraction of training done."""
+    if schedule == "cosine":
+        return base * 0.5 * (1.0 + math.cos(math.pi * min(max(progress, 0.0), 1.0)))
+    return thesis_lr(base, progress)
 
 
 def thesis_lr(base: float, progress: float) -> float:
@@ -124,6 +178,10 @@ class TrainConfig:
     """Windows drawn per epoch (None: every window of every set once)."""
     init: str | None = None
     tune: str = "all"
+    schedule: str = "thesis"
+    inflate: str = "mean"
+    labels: tuple[str, ...] = LABELS
+    """What the network's outputs mean: LABELS, or a protocol's own classes (CK+: 7)."""
 
 
 @dataclass
@@ -133,7 +191,7 @@ class History:
 
 
 class Trainer:
-    """Adam + thesis schedule + soft-target cross-entropy over a WindowMix, validated on still faces."""
+    """Adam + thesis or cosine schedule + soft-target cross-entropy over a WindowMix, validated on still faces."""
 
     def __init__(self, config: TrainConfig, data: WindowMix | None, validation: StillFaces | None,
                  checkpoint: Path | None = None, announce: Callable[[str], None] = print) -> None:
@@ -147,7 +205,8 @@ class Trainer:
         self.announce = announce
         check_tuning(config.arch, config.window, config.tune)
         torch.manual_seed(config.seed)
-        self.net, self.spec = build_network(config.arch, config.window, Path(config.init) if config.init else None)
+        self.net, self.spec = build_network(config.arch, config.window, Path(config.init) if config.init else None,
+                                            classes=len(config.labels), inflate=config.inflate)
         self.optimizer = torch.optim.Adam(self._trainable(), lr=config.lr)
         self.history = History()
         self.start_epoch = 0
@@ -176,9 +235,10 @@ class Trainer:
         """Continue from the checkpoint; the config must be the one it was written with."""
         if self.checkpoint is None or not self.checkpoint.is_file():
             raise ConfcamError(f"--resume: no checkpoint at {self.checkpoint}")
-        state = torch.load(self.checkpoint, map_location="cpu", weights_only=False)
-        if state["config"] != asdict(self.config):
-            changed = [k for k, v in asdict(self.config).items() if state["config"].get(k) != v]
+        state = _load_checkpoint(self.checkpoint)
+        fields = TrainConfig.__dataclass_fields__
+        changed = [k for k, v in asdict(self.config).items() if state["config"].get(k, fields[k].default) != v]
+        if changed:
             raise ConfcamError(f"--resume: checkpoint was made with other settings ({', '.join(changed)})")
         self.net.load_state_dict(state["net"])
         self.optimizer.load_state_dict(state["optimizer"])
@@ -192,11 +252,11 @@ class Trainer:
         path = Path(path)
         if not path.is_file():
             raise ConfcamError(f"--checkpoint {path}: no such file")
+        state = _load_checkpoint(path)
         try:
-            state = torch.load(path, map_location="cpu", weights_only=False)
             config = TrainConfig(**{**state["config"], "init": None})
-        except Exception as exc:  # torch.load raises many unrelated types for a foreign file
-            raise ConfcamError(f"{path}: not a confcam checkpoint ({type(exc).__name__})") from None
+        except TypeError as exc:
+            raise ConfcamError(f"{path}: not a confcam checkpoint ({exc})") from None
         trainer = Trainer(config, None, None, None, announce)
         trainer.config = TrainConfig(**state["config"])
         trainer.net.load_state_dict(state["net"])
@@ -232,7 +292,7 @@ class Trainer:
             loss_sum, correct, seen = 0.0, 0, 0
             for step, (windows, targets) in enumerate(self.data.batches(self.config.batch_size, rng)):
                 for group in self.optimizer.param_groups:
-                    group["lr"] = thesis_lr(self.config.lr, (epoch * steps + step) / total)
+                    group["lr"] = scheduled_lr(self.config.schedule, self.config.lr, (epoch * steps + step) / total)
                 x = self._scaled(windows)
                 t = torch.from_numpy(targets)
                 logits = self.model(x)
@@ -268,7 +328,7 @@ class Trainer:
             for start in range(0, len(windows), batch):
                 x = windows[start : start + batch].astype(np.float32) / 255.0
                 out.append(torch.softmax(self.model(self._scaled(x)), dim=1).numpy())
-        return np.concatenate(out) if out else np.zeros((0, len(LABELS)), np.float32)
+        return np.concatenate(out) if out else np.zeros((0, len(self.config.labels)), np.float32)
 
     def predict_still(self, faces: np.ndarray, batch: int = 512) -> np.ndarray:
         """Probabilities for still uint8 crops, each repeated over the window as the evaluator does."""
@@ -284,7 +344,7 @@ class Trainer:
         self.net.eval()
         metadata: dict[str, object] = {
             "kind": "expression",
-            "labels": LABELS,
+            "labels": self.config.labels,
             "window": self.spec.window,
             "input_size": self.config.size,
             "scale": f"{SCALE[0]:g},{SCALE[1]:g}",

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -36,25 +36,38 @@ def default_detector(spec: str | None = None, registry: ModelRegistry | None = N
 
 
 class TeacherLabeller:
-    """Soft labels for a window from a still-image teacher: its probabilities averaged over the
-    window's frames and their mirror images, which is steadier than any single pass of it."""
+    """Per-frame soft labels from a still-image teacher, mirror-averaged, which is steadier than any
+    single pass of it. Classes the teacher lacks (contempt, for a FER2013 teacher) get probability 0."""
 
     def __init__(self, teacher: ExpressionModel) -> None:
         if teacher.info.window != 1:
             raise ConfcamError(f"teacher {teacher.info.name} must be a still-image model (window 1)")
         index = {name: i for i, name in enumerate(teacher.info.labels)}
-        missing = [name for name in LABELS if name not in index]
-        if missing:
-            raise ConfcamError(f"teacher {teacher.info.name} lacks classes {', '.join(missing)}")
+        if not any(name in index for name in LABELS):
+            raise ConfcamError(f"teacher {teacher.info.name} has none of the classes {', '.join(LABELS)}")
         self.teacher = teacher
-        self._order = np.array([index[name] for name in LABELS])
+        self._pairs = np.array([(i, index[name]) for i, name in enumerate(LABELS) if name in index])
 
     def per_crop(self, crops: np.ndarray) -> np.ndarray:
         """(N, S, S) crops in [0, 1] -> (N, C) probabilities, mirror-averaged, in LABELS order."""
         both = np.concatenate([crops, crops[:, :, ::-1]])[:, None]
-        probs = self.teacher.predict(np.ascontiguousarray(both))[:, self._order]
-        probs = (probs[: len(crops)] + probs[len(crops) :]) / 2.0
+        raw = self.teacher.predict(np.ascontiguousarray(both))
+        probs = np.zeros((len(crops), len(LABELS)), np.float32)
+        probs[:, self._pairs[:, 0]] = (raw[: len(crops), self._pairs[:, 1]] + raw[len(crops) :, self._pairs[:, 1]]) / 2.0
         return probs / probs.sum(axis=1, keepdims=True)
+
+
+def last_frame_targets(probs: np.ndarray, window: int, reach: int) -> np.ndarray:
+    """(F, C) per-frame teacher probabilities of one track -> (F - window + 1, C): each window's target is
+    the expression at its last frame, denoised by averaging the teacher over the frames up to `reach`
+    before and after it. Centred, so the target does not lag a changing face (labels are made offline,
+    so later frames may be used); a window-mean target would teach the network to lag."""
+    frames = len(probs)
+    out = []
+    for last in range(window - 1, frames):
+        low, high = max(0, last - reach), min(frames, last + reach + 1)
+        out.append(probs[low:high].mean(axis=0))
+    return np.asarray(out, np.float32).reshape(-1, probs.shape[1])
 
 
 @dataclass(frozen=True)
@@ -64,20 +77,23 @@ class VideoWindows:
     x: np.ndarray
     """(N, t, S, S) uint8 crops."""
     targets: np.ndarray
-    """(N, C) float32 teacher probabilities (mean over the window's frames)."""
+    """(N, C) float32 teacher probabilities at the window's last frame (see last_frame_targets)."""
     track_ids: np.ndarray
     last_frames: np.ndarray
 
 
 class VideoWindowBuilder:
-    """Detects, tracks and crops every face of a video, then labels each full window with the teacher."""
+    """Detects, tracks and crops every face of a video, then labels each full window with the teacher's
+    reading of its last frame (see last_frame_targets)."""
 
     def __init__(self, teacher: ExpressionModel, window: int = 5, size: int = 64, stride: int = 1,
-                 detector: str | None = None, registry: ModelRegistry | None = None, max_frames: int | None = None) -> None:
+                 detector: str | None = None, registry: ModelRegistry | None = None, max_frames: int | None = None,
+                 reach: int = 2) -> None:
         self.labeller = TeacherLabeller(teacher)
         self.window = int(window)
         self.stride = max(1, int(stride))
         self.max_frames = max_frames
+        self.reach = int(reach)
         self.detector = default_detector(detector, registry)
         self.cropper = FaceCropper(size, str(teacher.info.crop))
         self.teacher_cropper = FaceCropper(teacher.info.input_size, teacher.info.crop)
@@ -85,39 +101,62 @@ class VideoWindowBuilder:
     def build(self, video: Path) -> VideoWindows:
         tracker = FaceTracker(TrackerConfig(window=self.window))
         self.detector.reset()
-        crops: dict[int, list[np.ndarray]] = {}
-        labels: dict[int, list[np.ndarray]] = {}
-        x, targets, ids, lasts = [], [], [], []
+        runs: dict[int, _TrackRun] = {}
+        parts: list[VideoWindows] = []
         with FileSource(video) as source:
             while (frame := source.read()) is not None:
                 if self.max_frames is not None and frame.index >= self.max_frames:
                     break
                 faces = tracker.update(self.detector.detect(frame.image))
                 for track_id in tracker.ended:
-                    crops.pop(track_id, None)
-                    labels.pop(track_id, None)
+                    if track_id in runs:
+                        parts.append(self._windows(runs.pop(track_id), track_id))
                 if len(faces) == 0:
                     continue
                 own = self.cropper.crop(frame.image, faces)
                 probs = self.labeller.per_crop(self.teacher_cropper.crop(frame.image, faces))
                 for row, track_id in enumerate(faces.track_ids.tolist()):
-                    history = crops.setdefault(track_id, [])
-                    scores = labels.setdefault(track_id, [])
-                    history.append(own[row])
-                    scores.append(probs[row])
-                    del history[: -self.window], scores[: -self.window]
-                    if len(history) == self.window and frame.index % self.stride == 0:
-                        x.append(np.round(np.stack(history) * 255.0).astype(np.uint8))
-                        targets.append(np.mean(scores, axis=0))
-                        ids.append(track_id)
-                        lasts.append(frame.index)
+                    run = runs.setdefault(track_id, _TrackRun())
+                    if run.frames and frame.index != run.frames[-1] + 1:
+                        parts.append(self._windows(runs.pop(track_id), track_id))
+                        run = runs.setdefault(track_id, _TrackRun())
+                    run.add(frame.index, np.round(own[row] * 255.0).astype(np.uint8), probs[row])
+        parts += [self._windows(run, track_id) for track_id, run in runs.items()]
+        parts = [p for p in parts if len(p.x)]
+        if not parts:
+            return self._empty()
+        return VideoWindows(*(np.concatenate([getattr(p, f) for p in parts]) for f in ("x", "targets", "track_ids", "last_frames")))
+
+    def _empty(self) -> VideoWindows:
         size = self.cropper.size
-        return VideoWindows(
-            x=np.stack(x) if x else np.zeros((0, self.window, size, size), np.uint8),
-            targets=np.asarray(targets, np.float32).reshape(-1, len(LABELS)),
-            track_ids=np.asarray(ids, np.int64),
-            last_frames=np.asarray(lasts, np.int64),
-        )
+        return VideoWindows(np.zeros((0, self.window, size, size), np.uint8), np.zeros((0, len(LABELS)), np.float32),
+                            np.zeros(0, np.int64), np.zeros(0, np.int64))
+
+    def _windows(self, run: _TrackRun, track_id: int) -> VideoWindows:
+        """Every full window of one unbroken run of a track, on the stride's frames."""
+        frames = np.asarray(run.frames, np.int64)
+        ends = np.arange(self.window - 1, len(frames))
+        ends = ends[frames[ends] % self.stride == 0]
+        if not len(ends):
+            return self._empty()
+        crops = np.stack(run.crops)
+        targets = last_frame_targets(np.stack(run.probs), self.window, self.reach)
+        x = np.stack([crops[end - self.window + 1 : end + 1] for end in ends])
+        return VideoWindows(x, targets[ends - self.window + 1], np.full(len(ends), track_id, np.int64), frames[ends])
+
+
+@dataclass
+class _TrackRun:
+    """One track's consecutive frames so far: crops, teacher probabilities and frame indices."""
+
+    frames: list[int] = field(default_factory=list)
+    crops: list[np.ndarray] = field(default_factory=list)
+    probs: list[np.ndarray] = field(default_factory=list)
+
+    def add(self, index: int, crop: np.ndarray, probs: np.ndarray) -> None:
+        self.frames.append(index)
+        self.crops.append(crop)
+        self.probs.append(probs)
 
 
 def find_videos(folder: Path) -> list[Path]:
@@ -143,7 +182,7 @@ class WindowCache:
         teacher = self.builder.labeller.teacher.info
         text = "|".join(map(str, (video.resolve(), stat.st_size, int(stat.st_mtime), teacher.path.name,
                                   teacher.path.stat().st_size, self.builder.window, self.builder.cropper.size,
-                                  self.builder.stride, self.builder.max_frames)))
+                                  self.builder.stride, self.builder.max_frames, "last-frame", self.builder.reach)))
         return hashlib.sha1(text.encode()).hexdigest()[:12]
 
     def windows(self, video: Path) -> Path:
