@@ -88,6 +88,8 @@ def register(cli: typer.Typer) -> None:
         vote_mode: str = typer.Option("crossentropy", help="How votes become targets: crossentropy (the vote distribution), "
                                       "probability (a label drawn from it each time) or majority."),
         schedule: str = typer.Option("thesis", help="Learning rate: thesis (step decays) or cosine (to 0; for fine-tunes)."),
+        device: str = typer.Option("cpu", help="cpu or cuda. Under torchrun (e.g. torchrun --nproc-per-node 2 -m confcam train "
+                                   "...) each process trains its share of every --batch-size batch (DDP: gloo / nccl)."),
         inflate: str = typer.Option("mean", help="TimeConvNet from a 2D --init: its first conv spread evenly over the t frames "
                                     "(mean) or all on the newest (last: starts as the 2D model on every window)."),
     ) -> None:
@@ -104,7 +106,7 @@ def register(cli: typer.Typer) -> None:
             lr=lr, balance=balance, epoch_limit=epoch_limit, init=init, teacher=teacher, cache=cache.expanduser(),
             checkpoint=checkpoint.expanduser() if checkpoint else None, resume=resume, seed=seed, threads=threads, card=card, trained_on=trained_on,
             tune=tune, votes=votes.expanduser() if votes else None, vote_mode=vote_mode, schedule=schedule,
-            inflate=inflate,
+            inflate=inflate, device=device,
         ))
 
     @train_cli.command("nets")

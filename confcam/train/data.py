@@ -269,8 +269,14 @@ class WindowMix:
         total = sum(len(s) for s in self.sets)
         return min(total, self.limit) if self.limit else total
 
-    def batches(self, batch_size: int, rng: np.random.Generator):
-        """Yields (windows float32 (B, t, S, S), targets (B, C)) for one epoch."""
+    def batches(self, batch_size: int, rng: np.random.Generator, shard: tuple[int, int] = (0, 1)):
+        """Yields (windows float32 (B, t, S, S), targets (B, C)) for one epoch.
+
+        shard = (rank, processes): this process's share of every global batch. Every window is made
+        from its own seed, drawn from rng with the batch order, so the windows of a batch are the same
+        however many processes share it. A last batch too small to give every process a window is dropped
+        when several share the work."""
+        rank, world = shard
         total = sum(len(s) for s in self.sets)
         keep = self.epoch_size() / total
         pairs = []
@@ -281,9 +287,9 @@ class WindowMix:
         order = np.concatenate(pairs)[rng.permutation(sum(len(p) for p in pairs))]
         for start in range(0, len(order), batch_size):
             chunk = order[start : start + batch_size]
-            xs, ts = [], []
-            for set_index in np.unique(chunk[:, 0]):
-                x, t = self.sets[set_index].windows(chunk[chunk[:, 0] == set_index, 1], rng)
-                xs.append(x)
-                ts.append(t)
-            yield np.concatenate(xs), np.concatenate(ts)
+            seeds = rng.integers(1 << 62, size=len(chunk))
+            if len(chunk) < world:
+                break
+            parts = [self.sets[set_index].windows(np.array([index]), np.random.default_rng(seed))
+                     for (set_index, index), seed in zip(chunk[rank::world], seeds[rank::world])]
+            yield np.concatenate([x for x, _ in parts]), np.concatenate([t for _, t in parts])

@@ -18,6 +18,7 @@ from confcam.errors import ConfcamError
 from confcam.fileio import check_writable
 from confcam.classify.votes import VOTE_MODES
 from confcam.train.data import BALANCING, CachedWindows, StillFaces, SynthesizedWindows, WindowMix, WindowSet, WindowSynthesizer
+from confcam.train.distributed import Distributed
 from confcam.train.nets import INFLATIONS, count_params
 from confcam.train.report import ModelCard, latency_ms_per_face
 from confcam.train.trainer import SCHEDULES, THESIS_CLASSES, TrainConfig, Trainer, architectures, check_tuning
@@ -54,6 +55,7 @@ class TrainRequest:
     vote_mode: str = "crossentropy"
     schedule: str = "thesis"
     inflate: str = "mean"
+    device: str = "cpu"
 
 
 def split_spec(spec: str) -> tuple[Path, str | None]:
@@ -147,8 +149,22 @@ def run_training(request: TrainRequest) -> Path:
         raise ConfcamError(f"--inflate {request.inflate!r}: choose one of {', '.join(INFLATIONS)}")
     if request.votes is not None and not request.votes.is_file():
         raise ConfcamError(f"--votes {request.votes}: no such file")
+    distributed = Distributed.start(request.device)
+    distributed.check_batch(request.batch_size)
+    console.quiet = not distributed.is_main
+    try:
+        return _train(request, distributed)
+    finally:
+        distributed.close()
+
+
+def _train(request: TrainRequest, distributed: Distributed) -> Path:
     synthesizer = WindowSynthesizer(request.window)
+    if not distributed.is_main:
+        distributed.barrier()  # the main process builds any video-window cache first
     sets = [load_window_set(spec, request, synthesizer) for spec in request.data]
+    if distributed.is_main:
+        distributed.barrier()
     validation = load_validation(request.val, request.size, request.votes) if request.val else None
     config = TrainConfig(
         arch=request.arch, epochs=request.epochs, window=request.window, size=request.size,
@@ -158,7 +174,7 @@ def run_training(request: TrainRequest) -> Path:
     )
     checkpoint = request.checkpoint or request.cache.parent / "checkpoints" / f"{request.out.stem}.ckpt"
     mix = WindowMix(sets, request.epoch_limit)
-    trainer = Trainer(config, mix, validation, checkpoint, announce=console.print)
+    trainer = Trainer(config, mix, validation, checkpoint, announce=console.print, distributed=distributed)
     if request.resume:
         trainer.resume()
     trainer.about = {"recipe": recipe_text(request), "trained_on": request.trained_on or "; ".join(s.name for s in sets),
@@ -167,7 +183,9 @@ def run_training(request: TrainRequest) -> Path:
     for window_set in sets:
         console.print(f"data: {window_set.name}: {len(window_set)} windows")
     console.print(f"{request.arch}: {count_params(trainer.net):,} params, {trainer.steps_per_epoch()} steps x "
-                  f"{request.epochs} epochs, {request.threads} thread(s), from epoch {trainer.start_epoch + 1}")
+                  f"{request.epochs} epochs, {request.threads} thread(s), from epoch {trainer.start_epoch + 1}"
+                  + (f", {distributed.world} processes on {distributed.device.type} (global batch {request.batch_size})"
+                     if distributed.world > 1 else f", on {distributed.device.type}"))
     started = time.perf_counter()
     steps = trainer.steps_per_epoch()
     with _progress() as progress:
@@ -180,6 +198,8 @@ def run_training(request: TrainRequest) -> Path:
                             acc=stats["acc"], val=f"{last:.3f}" if last is not None else "-")
 
         trainer.train(advance, max_steps=request.max_steps)
+    if not distributed.is_main:
+        return request.out
     model = trainer.export(request.out, trainer.about["trained_on"], trainer.about["recipe"], extra_metadata(trainer, request.val))
     console.print(f"wrote {request.out} ({time.perf_counter() - started:.0f} s)")
     if request.card:

@@ -20,6 +20,7 @@ from confcam.classify.crop import CropRule
 from confcam.classify.model import ExpressionModel
 from confcam.errors import ConfcamError
 from confcam.train.data import LABELS, StillFaces, WindowMix
+from confcam.train.distributed import Distributed
 from confcam.train.export import export_onnx
 from confcam.train.nets import (
     LastFrame,
@@ -194,10 +195,13 @@ class Trainer:
     """Adam + thesis or cosine schedule + soft-target cross-entropy over a WindowMix, validated on still faces."""
 
     def __init__(self, config: TrainConfig, data: WindowMix | None, validation: StillFaces | None,
-                 checkpoint: Path | None = None, announce: Callable[[str], None] = print) -> None:
+                 checkpoint: Path | None = None, announce: Callable[[str], None] = print,
+                 distributed: Distributed = Distributed()) -> None:
         if config.epochs < 1:
             raise ConfcamError("--epochs must be at least 1")
+        distributed.check_batch(config.batch_size)
         torch.set_num_threads(max(1, config.threads))
+        self.distributed = distributed
         self.config = config
         self.data = data
         self.validation = validation
@@ -207,6 +211,7 @@ class Trainer:
         torch.manual_seed(config.seed)
         self.net, self.spec = build_network(config.arch, config.window, Path(config.init) if config.init else None,
                                             classes=len(config.labels), inflate=config.inflate)
+        self.net.to(distributed.device)
         self.optimizer = torch.optim.Adam(self._trainable(), lr=config.lr)
         self.history = History()
         self.start_epoch = 0
@@ -265,7 +270,7 @@ class Trainer:
         return trainer
 
     def _save(self, epoch: int) -> None:
-        if self.checkpoint is None:
+        if self.checkpoint is None or not self.distributed.is_main:
             return
         self.checkpoint.parent.mkdir(parents=True, exist_ok=True)
         temp = self.checkpoint.with_name(f".{self.checkpoint.name}.part")
@@ -276,26 +281,29 @@ class Trainer:
 
     def _scaled(self, windows: np.ndarray) -> torch.Tensor:
         low, high = SCALE
-        return torch.from_numpy(windows * np.float32(high - low) + np.float32(low))
+        return torch.from_numpy(windows * np.float32(high - low) + np.float32(low)).to(self.distributed.device)
 
     def train(self, progress: Callable[[int, int, dict[str, float]], None] | None = None, max_steps: int | None = None) -> History:
         """Run the remaining epochs; progress(epoch, step, stats) after every step. max_steps stops early
-        (CI smoke runs)."""
+        (CI smoke runs). Under torchrun each process trains on its share of every batch; only the main one
+        validates, writes the checkpoint and announces."""
         steps = self.steps_per_epoch()
         total = steps * self.config.epochs
         done = 0
+        shard = (self.distributed.rank, self.distributed.world)
+        model = self.distributed.wrap(self.model)
         for epoch in range(self.start_epoch, self.config.epochs):
             started = time.perf_counter()
             rng = np.random.default_rng([self.config.seed, epoch])
             torch.manual_seed(self.config.seed * 100_003 + epoch)
             self._train_mode()
             loss_sum, correct, seen = 0.0, 0, 0
-            for step, (windows, targets) in enumerate(self.data.batches(self.config.batch_size, rng)):
+            for step, (windows, targets) in enumerate(self.data.batches(self.config.batch_size, rng, shard)):
                 for group in self.optimizer.param_groups:
                     group["lr"] = scheduled_lr(self.config.schedule, self.config.lr, (epoch * steps + step) / total)
                 x = self._scaled(windows)
-                t = torch.from_numpy(targets)
-                logits = self.model(x)
+                t = torch.from_numpy(targets).to(self.distributed.device)
+                logits = model(x)
                 loss = -(t * F.log_softmax(logits, dim=1)).sum(dim=1).mean()
                 self.optimizer.zero_grad(set_to_none=True)
                 loss.backward()
@@ -308,16 +316,19 @@ class Trainer:
                     progress(epoch, step, {"loss": loss_sum / seen, "acc": correct / seen})
                 if max_steps is not None and done >= max_steps:
                     break
+            loss_sum, correct, seen = self.distributed.total([loss_sum, correct, seen])
             row = {"epoch": epoch + 1, "loss": loss_sum / max(seen, 1), "train_acc": correct / max(seen, 1),
-                   "lr": self.optimizer.param_groups[0]["lr"]}
-            if self.validation is not None:
+                   "lr": self.optimizer.param_groups[0]["lr"], "windows": int(seen)}
+            if self.validation is not None and self.distributed.is_main:
                 row["val_acc"] = self.validate()
             self.history.seconds += time.perf_counter() - started
             self.history.epochs.append(row)
             self._save(epoch)
-            self.announce(json.dumps(row | {"seconds": round(self.history.seconds, 1)}))
+            if self.distributed.is_main:
+                self.announce(json.dumps(row | {"seconds": round(self.history.seconds, 1)}))
             if max_steps is not None and done >= max_steps:
                 break
+        self.distributed.barrier()
         return self.history
 
     def predict_windows(self, windows: np.ndarray, batch: int = 512) -> np.ndarray:
@@ -327,7 +338,7 @@ class Trainer:
         with torch.no_grad():
             for start in range(0, len(windows), batch):
                 x = windows[start : start + batch].astype(np.float32) / 255.0
-                out.append(torch.softmax(self.model(self._scaled(x)), dim=1).numpy())
+                out.append(torch.softmax(self.model(self._scaled(x)), dim=1).cpu().numpy())
         return np.concatenate(out) if out else np.zeros((0, len(self.config.labels)), np.float32)
 
     def predict_still(self, faces: np.ndarray, batch: int = 512) -> np.ndarray:
@@ -358,11 +369,11 @@ class Trainer:
             "params": count_params(self.net),
             **(extra or {}),
         }
-        export_onnx(plain_copy(self.net), Path(path), metadata)
+        export_onnx(plain_copy(self.net).cpu(), Path(path), metadata)
         model = ExpressionModel(Path(path))
         probe = np.random.default_rng(0).random((4, *model.window_shape), dtype=np.float32)
         with torch.no_grad():
-            want = torch.softmax(self.net(self._scaled(probe)), dim=1).numpy()
+            want = torch.softmax(self.net(self._scaled(probe)), dim=1).cpu().numpy()
         diff = float(np.abs(model.predict(probe) - want).max())
         if diff > 1e-4:
             Path(path).unlink(missing_ok=True)
