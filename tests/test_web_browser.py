@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import json
 import statistics
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from fractions import Fraction
 from pathlib import Path
 
@@ -14,7 +15,7 @@ import cv2
 import numpy as np
 import pytest
 
-from confcam.config import PipelineConfig
+from confcam.config import PipelineConfig, WebConfig
 from confcam.sources.webrtc import WebRtcSource
 from confcam.web.demo import demo_server
 from confcam.web.server import WebServer
@@ -60,8 +61,9 @@ def fake_camera(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return make_y4m(video(CLIP), tmp_path_factory.mktemp("camera") / "camera.y4m")
 
 
-@pytest.fixture
-def browser_page(fake_camera: Path, tmp_path: Path) -> Iterator[object]:
+@contextmanager
+def chromium(fake_camera: Path, profile: Path, extra_args: Sequence[str] = ()) -> Iterator[object]:
+    """Headless Debian Chromium with a fake camera playing `fake_camera`; yields a persistent context."""
     args = [
         "--headless",
         "--no-sandbox",
@@ -76,22 +78,33 @@ def browser_page(fake_camera: Path, tmp_path: Path) -> Iterator[object]:
         f"--use-file-for-fake-video-capture={fake_camera}",
         "--allow-loopback-in-peer-connection",
         "--disable-features=WebRtcHideLocalIpsWithMdns",
+        *extra_args,
     ]
     with sync_api.sync_playwright() as playwright:
         context = playwright.chromium.launch_persistent_context(
-            str(tmp_path / "profile"), executable_path=str(CHROMIUM), headless=True, args=args
+            str(profile), executable_path=str(CHROMIUM), headless=True, args=args
         )
         try:
-            page = context.new_page()
-            page.on("console", lambda message: print(f"[page] {message.text}"))
-            yield page
+            yield context
         finally:
             context.close()
 
 
+def new_page(context) -> object:
+    page = context.new_page()
+    page.on("console", lambda message: print(f"[page] {message.text}"))
+    return page
+
+
+@pytest.fixture
+def browser_page(fake_camera: Path, tmp_path: Path) -> Iterator[object]:
+    with chromium(fake_camera, tmp_path / "profile") as context:
+        yield new_page(context)
+
+
 @pytest.fixture
 def server() -> Iterator[WebServer]:
-    with demo_server("127.0.0.1", 0, PipelineConfig()) as running:
+    with demo_server(WebConfig(port=0), PipelineConfig()) as running:
         yield running
 
 
@@ -105,7 +118,7 @@ MEASURE_JS = """(seconds) => new Promise((resolve) => {
 
 def test_page_shows_a_person_and_plays_the_returned_video(server: WebServer, browser_page) -> None:
     page = browser_page
-    page.goto(server.url)
+    page.goto(server.page_url)
     page.click("#start-camera")
     page.wait_for_selector("#cards .card", timeout=30_000)
     page.wait_for_function(
@@ -142,7 +155,7 @@ def test_page_shows_a_person_and_plays_the_returned_video(server: WebServer, bro
 
 
 def test_page_sends_the_camera_to_a_webrtc_source(browser_page) -> None:
-    source = WebRtcSource(port=0, connect_timeout_s=30)
+    source = WebRtcSource(WebConfig(port=0), connect_timeout_s=30)
     source.listen()
     page = browser_page
     page.goto(source.url)
