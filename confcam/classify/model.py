@@ -24,7 +24,8 @@ _REQUIRED = {
 def disable_onnxruntime_telemetry() -> None:
     """onnxruntime queues usage telemetry events unless told not to; confcam promises to stay offline.
 
-    Called before every session is opened; runs once. Older onnxruntime builds lack the switch."""
+    Called before every session is opened; runs once. Older onnxruntime builds lack the switch. The
+    uploader and device id are stopped earlier, by ORT_DISABLE_TELEMETRY (confcam/__init__.py)."""
     if hasattr(ort, "disable_telemetry_events"):
         ort.disable_telemetry_events()
 
