@@ -150,7 +150,7 @@ class WebApp:
         return web.FileResponse(path)
 
     async def _offer(self, request: web.Request) -> web.Response:
-        """Cheap refusals first (type, rate, room, size, shape); after a session exists, every failure closes it."""
+        """Cheap refusals first (type, rate, size, shape, room); once a session exists, every failure closes it."""
         if request.content_type != "application/json":
             return self._refuse(415, f"an offer must be sent as Content-Type: application/json (got {request.content_type})")
         if not self.rate.allow(request.remote or ""):
@@ -170,11 +170,11 @@ class WebApp:
         pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
         try:
             session = await self.make_session(pc)
-        except BaseException as error:
-            self.slots.release()
-            await pc.close()
-            if isinstance(error, ConfcamError):
-                return self._refuse(500, str(error))
+        except ConfcamError as error:
+            await self._abandon(pc)
+            return self._refuse(500, str(error))
+        except BaseException:
+            await self._abandon(pc)
             raise
         self.sessions.add(session)
         session.on_closed = self._forget
@@ -187,12 +187,20 @@ class WebApp:
         except Exception as error:  # noqa: BLE001 - aiortc raises assorted types (OperationError, ValueError, ...) for offers it cannot use
             await session.close()
             return self._refuse(400, f"the offer was refused by WebRTC: {type(error).__name__}: {error}")
+        except BaseException:
+            session.request_close()
+            raise
         log.info("session %d: answered an offer from %s", session.id, request.remote)
         return web.json_response({"sdp": answer.sdp, "type": answer.type})
 
     def _refuse(self, status: int, reason: str) -> web.Response:
         self.guard.refused[status] += 1
         return refuse(status, reason)
+
+    async def _abandon(self, pc: RTCPeerConnection) -> None:
+        """The session could not be made: give its slot back and close its peer connection."""
+        self.slots.release()
+        await pc.close()
 
     def _forget(self, session: PeerSession) -> None:
         self.sessions.discard(session)
@@ -204,6 +212,7 @@ class WebApp:
             for other in list(self.sessions):
                 if other is not session:
                     log.info("session %d: replaced by session %d", other.id, session.id)
+                    other.live = False
                     other.request_close()
         session.live = True
 
