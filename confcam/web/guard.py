@@ -79,7 +79,11 @@ class RequestGuard:
         if problem is not None:
             status, reason = problem
             self.refused[status] += 1
-            log.warning("refused %s %s from %s: %s", request.method, request.path, request.remote, reason)
+            level = logging.WARNING if self.refused[status] == 1 else logging.DEBUG  # a flood must not flood the terminal
+            log.log(
+                level, "refused %s %s from %s: %s (further %d refusals are counted in /stats, not logged)",
+                request.method, request.path, request.remote, reason, status,
+            )
             return refuse(status, reason)
         return await handler(request)
 
