@@ -13,7 +13,7 @@ from rich.table import Table
 from confcam.analysis import PersonSummary, TimelineSink
 from confcam.build import build_annotators, build_pipeline, build_sinks, build_source, default_sink_kinds, has_display
 from confcam.classify.registry import ModelRegistry
-from confcam.config import PipelineConfig, SinkConfig, SinkKind, SourceConfig, SourceKind
+from confcam.config import PipelineConfig, SinkConfig, SinkKind, SourceConfig, SourceKind, WebConfig
 from confcam.errors import ConfcamError
 from confcam.fileio import check_writable, write_json
 from confcam.paths import sample_clip
@@ -99,9 +99,12 @@ def start(source: SourceConfig, sinks: SinkConfig, pipeline: PipelineConfig, max
         f"confcam: {source.kind.value} -> {', '.join(k.value for k in sinks.kinds)} "
         f"(model {runner.pipeline.model.info.name}); Ctrl+C to stop"
     )
-    url = getattr(runner.source, "url", None)
-    if url:
-        console.print(f"open {url} in a browser and press Start camera")
+    if source.kind is SourceKind.webrtc:
+        from confcam.sources.webrtc import WebRtcSource
+
+        if isinstance(runner.source, WebRtcSource):
+            runner.source.listen()
+            console.print(f"open {runner.source.url} in a browser and press Start camera")
     stats = runner.run(on_started=lambda: console.print(banner))
     console.print(
         f"{stats.frames} frames in {stats.elapsed_s:.1f} s: {stats.fps:.1f} FPS "
@@ -180,10 +183,10 @@ def bench(video: Path | None, frames: int, warmup: int, json_out: Path | None, p
         console.print(f"Wrote {json_out}.")
 
 
-def web(host: str, port: int, pipeline: PipelineConfig) -> None:
+def web(config: WebConfig, pipeline: PipelineConfig) -> None:
     from confcam.web.demo import run_demo
 
-    run_demo(host, port, pipeline, announce=console.print)
+    run_demo(config, pipeline, announce=console.print)
 
 
 def evaluate(crops: Path, model: str | None, split: str | None, json_out: Path | None, votes: Path | None = None) -> None:

@@ -83,7 +83,7 @@ def build_source(config: SourceConfig, window: int = 5) -> Source:
         return CameraSource(config.camera)
     from confcam.sources.webrtc import WebRtcSource
 
-    return WebRtcSource(port=config.port)
+    return WebRtcSource(config.web)
 
 
 def has_display() -> bool:

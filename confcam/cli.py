@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import Optional
 
 import typer
 
 from confcam import app as actions
-from confcam.config import PipelineConfig, SinkConfig, SinkKind, SourceConfig, SourceKind, Style, parse_region
+from confcam.config import PipelineConfig, SinkConfig, SinkKind, SourceConfig, SourceKind, Style, WebConfig, parse_region
 from confcam.errors import ConfcamError
 from confcam.train.commands import register as register_training_commands
 
@@ -30,6 +31,10 @@ DETECTOR_HELP = (
     "whole frame plus close looks at small faces). blazeface-short alone is fastest for one close-up face."
 )
 STYLE_HELP = "How to mark faces: emoji above the head, text label + confidence, coloured ring, or all."
+TOKEN_HELP = (
+    "Secret the page (and any client) must send as Authorization: Bearer TOKEN; at least 16 URL-safe "
+    "characters. Default: a fresh random one per run, printed in the page URL (#token=...)."
+)
 
 
 @cli.command(epilog="Example: confcam demo --output my-demo.mp4")
@@ -59,7 +64,8 @@ def start(
     camera: int = typer.Option(0, help="Camera source: device index."),
     input: Optional[Path] = typer.Option(None, "--input", "-i", help="File source: video to play."),
     loop: bool = typer.Option(False, help="File/sample source: start again at the end."),
-    port: int = typer.Option(8080, help="WebRTC source: port of the page that sends the stream."),
+    port: int = typer.Option(8080, min=0, max=65535, help="WebRTC source: port of the page that sends the stream."),
+    token: Optional[str] = typer.Option(None, help="WebRTC source: " + TOKEN_HELP),
     sink: list[SinkKind] = typer.Option([], help="Where results go (repeatable). Default: virtual camera if usable, else the side panel."),
     output: Optional[Path] = typer.Option(None, "--output", "-o", help="File sink: mp4 to write."),
     events: Optional[Path] = typer.Option(None, help="Events sink: JSONL timeline to write."),
@@ -82,7 +88,7 @@ def start(
         camera=camera,
         input=input,
         loop=loop,
-        port=port,
+        web=_with_token(WebConfig(port=port), token),
     )
     sink_config = SinkConfig(kinds=tuple(sink), output=output, events=events, device=device, backend=backend)
     pipeline = PipelineConfig(model=model, detector=detector, style=style)
@@ -134,19 +140,30 @@ def bench(
     actions.bench(video, frames=frames, warmup=warmup, json_out=json_out, pipeline=pipeline)
 
 
-@cli.command(epilog="Example: confcam web --port 8080   (then open http://127.0.0.1:8080)")
+@cli.command(epilog="Example: confcam web --port 8080   (then open the URL it prints: it carries the token)")
 def web(
     host: str = typer.Option(
         "127.0.0.1",
-        help="Address to listen on. The default lets only this machine in; 0.0.0.0 opens the page to your "
-        "network (browsers then need https or an SSH tunnel for the camera).",
+        help="Address to listen on. The default lets only this machine in. To serve your network, give this "
+        "machine's address or name as others will type it (requests naming another host are refused; browsers "
+        "then need https or an SSH tunnel for the camera; see docs/security.md).",
     ),
     port: int = typer.Option(8080, min=0, max=65535, help="Port to listen on."),
+    token: Optional[str] = typer.Option(None, help=TOKEN_HELP),
+    max_sessions: int = typer.Option(
+        WebConfig.max_sessions, help="Browsers served at once; each costs a thread and a pipeline."
+    ),
     model: Optional[str] = typer.Option(None, help=MODEL_HELP),
     style: Style = typer.Option(Style.emoji, help=STYLE_HELP),
 ) -> None:
     """Serve the browser demo: camera or shared tab in, labelled video and a panel of people back."""
-    actions.web(host=host, port=port, pipeline=PipelineConfig(model=model, style=style))
+    config = _with_token(WebConfig(host=host, port=port, max_sessions=max_sessions), token)
+    actions.web(config, pipeline=PipelineConfig(model=model, style=style))
+
+
+def _with_token(config: WebConfig, token: str | None) -> WebConfig:
+    """Keeps the fresh random token unless --token gave one (checked by WebConfig)."""
+    return config if token is None else replace(config, token=token)
 
 
 @models_cli.command("list")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+import secrets
 from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
@@ -37,6 +39,40 @@ class Style(str, Enum):
     all = "all"
 
 
+_TOKEN = re.compile(r"[A-Za-z0-9._~-]{16,}")
+
+
+def new_token() -> str:
+    """A fresh per-run secret; it travels in the page URL's fragment, so it must be URL-safe."""
+    return secrets.token_urlsafe(24)
+
+
+@dataclass(frozen=True)
+class WebConfig:
+    """The local web server (`confcam web`, `--source webrtc`): address, the per-run token and its limits.
+
+    The token is the one secret that separates the user's page from any other page or local user: every
+    POST /offer and GET /stats must carry it as `Authorization: Bearer TOKEN`. It is kept out of repr().
+    """
+
+    host: str = "127.0.0.1"
+    port: int = 8080
+    token: str = field(default_factory=new_token, repr=False)
+    max_sessions: int = 4
+    """Peers at once (connected or still connecting); each analysing peer costs a thread and a pipeline."""
+    offer_burst: int = 5
+    """Offers one client address may send at once; the bucket refills over `offer_window_s`."""
+    offer_window_s: float = 10.0
+
+    def __post_init__(self) -> None:
+        if not _TOKEN.fullmatch(self.token):
+            raise ConfcamError("--token must be at least 16 URL-safe characters (letters, digits, - _ . ~)")
+        if self.max_sessions < 1:
+            raise ConfcamError(f"--max-sessions must be at least 1 (got {self.max_sessions})")
+        if self.offer_burst < 1 or self.offer_window_s <= 0:
+            raise ConfcamError("the offer rate limit needs a burst of at least 1 and a positive window")
+
+
 @dataclass(frozen=True)
 class SourceConfig:
     kind: SourceKind = SourceKind.sample
@@ -48,7 +84,8 @@ class SourceConfig:
     loop: bool = False
     pace: bool = True
     """Play files at their own frame rate (live use); analysis turns this off to run flat out."""
-    port: int = 8080
+    web: WebConfig = field(default_factory=lambda: WebConfig())
+    """WebRTC source: where its page listens and the token a peer must present."""
 
     def __post_init__(self) -> None:
         if self.kind is SourceKind.file and self.input is None:

@@ -54,6 +54,11 @@ CASES = {
         "near+far",
     ),
     "zero max frames": (["start", "--source", "sample", "--sink", "none", "--max-frames", "0"], "max-frames"),
+    "web token too short": (["web", "--token", "short"], "--token"),
+    "web token with a space": (["web", "--token", "sixteen chars or more"], "--token"),
+    "web zero sessions": (["web", "--max-sessions", "0"], "--max-sessions"),
+    "web port out of range": (["web", "--port", "70000"], "--port"),
+    "webrtc source token too short": (["start", "--source", "webrtc", "--sink", "none", "--token", "abc"], "--token"),
 }
 
 

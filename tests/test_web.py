@@ -24,7 +24,7 @@ from aiortc.mediastreams import MediaStreamError
 
 from confcam.analysis import TimelineSink
 from confcam.build import build_annotators, build_pipeline
-from confcam.config import PipelineConfig
+from confcam.config import PipelineConfig, WebConfig
 from confcam.errors import SourceError
 from confcam.runner import Runner
 from confcam.sources.webrtc import WebRtcSource
@@ -35,11 +35,15 @@ from tests.conftest import video
 
 ICE_TIMEOUT_S = 3.0
 CLIP = "WolfgangLanger_Pexels.mp4"
+TOKEN = "test-token-0123456789"
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
+WEB = WebConfig(port=0, token=TOKEN, offer_burst=1000)
+"""These tests send many offers quickly; the rate limit itself is tested in test_web_security.py."""
 
 
 @pytest.fixture(scope="module")
 def server() -> Iterator[WebServer]:
-    with demo_server("127.0.0.1", 0, PipelineConfig(), ice_timeout_s=ICE_TIMEOUT_S) as running:
+    with demo_server(WEB, PipelineConfig(), ice_timeout_s=ICE_TIMEOUT_S) as running:
         yield running
 
 
@@ -63,7 +67,7 @@ class Peer:
 
     async def connect(self, url: str) -> None:
         async with aiohttp.ClientSession() as http:
-            async with http.post(url + "offer", json=await self.offer()) as response:
+            async with http.post(url + "offer", json=await self.offer(), headers=AUTH) as response:
                 assert response.status == 200, await response.text()
                 answer = await response.json()
         await self.pc.setRemoteDescription(RTCSessionDescription(**answer))
@@ -194,7 +198,7 @@ def test_predictions_follow_the_contract(server: WebServer) -> None:
 
 def _get(url: str) -> str:
     async def fetch() -> str:
-        async with aiohttp.ClientSession() as http, http.get(url) as response:
+        async with aiohttp.ClientSession() as http, http.get(url, headers=AUTH) as response:
             return await response.text()
 
     return asyncio.run(fetch())
@@ -236,7 +240,8 @@ def test_bad_offers_are_refused_with_a_reason_and_leave_nothing_behind(server: W
     body = make_body()
 
     async def post() -> tuple[int, str]:
-        async with aiohttp.ClientSession() as http, http.post(server.url + "offer", data=body) as response:
+        headers = {**AUTH, "Content-Type": "application/json"}
+        async with aiohttp.ClientSession() as http, http.post(server.url + "offer", data=body, headers=headers) as response:
             return response.status, await response.text()
 
     got_status, text = asyncio.run(post())
@@ -298,7 +303,7 @@ def test_a_peer_that_goes_away_is_cleaned_up(server: WebServer, leaving: str) ->
         peer = Peer(player.video)
         if leaving == "never completes ICE":
             async with aiohttp.ClientSession() as http:
-                async with http.post(server.url + "offer", json=await peer.offer()) as response:
+                async with http.post(server.url + "offer", json=await peer.offer(), headers=AUTH) as response:
                     assert response.status == 200
             assert server_sessions(server) == 1
             sessions_seen.extend(server.webapp.sessions)
@@ -372,10 +377,10 @@ def _send_in_background(url: str, path: Path, stop: threading.Event) -> threadin
 
 def test_webrtc_source_feeds_a_peer_s_video_through_the_runner() -> None:
     path = video(CLIP)
-    source = WebRtcSource(port=0, connect_timeout_s=20, ice_timeout_s=ICE_TIMEOUT_S)
+    source = WebRtcSource(WEB, connect_timeout_s=20, ice_timeout_s=ICE_TIMEOUT_S)
     source.listen()
     stop = threading.Event()
-    sender = _send_in_background(source.url, path, stop)
+    sender = _send_in_background(source.server.url, path, stop)
     timeline = TimelineSink()
     pipeline = build_pipeline(PipelineConfig())
     try:
@@ -395,10 +400,10 @@ def test_webrtc_source_feeds_a_peer_s_video_through_the_runner() -> None:
     [("nobody connects", "no browser sent video to http://127.0.0.1:"), ("the port is taken", "cannot listen on 127.0.0.1:")],
 )
 def test_webrtc_source_reports_problems_in_one_line(problem: str, expected: str) -> None:
-    blocker = WebRtcSource(port=0)
+    blocker = WebRtcSource(WEB)
     blocker.listen()
     port = blocker.port if problem == "the port is taken" else 0
-    source = WebRtcSource(port=port, connect_timeout_s=0.5)
+    source = WebRtcSource(WebConfig(port=port), connect_timeout_s=0.5)
     try:
         with pytest.raises(SourceError, match=expected.replace(".", r"\.")):
             source.open()

@@ -3,9 +3,12 @@ the real server and must show the returned, labelled video and a person in the s
 
 from __future__ import annotations
 
+import http.server
 import json
 import statistics
-from collections.abc import Iterator
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from fractions import Fraction
 from pathlib import Path
 
@@ -14,7 +17,7 @@ import cv2
 import numpy as np
 import pytest
 
-from confcam.config import PipelineConfig
+from confcam.config import PipelineConfig, WebConfig
 from confcam.sources.webrtc import WebRtcSource
 from confcam.web.demo import demo_server
 from confcam.web.server import WebServer
@@ -60,8 +63,9 @@ def fake_camera(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return make_y4m(video(CLIP), tmp_path_factory.mktemp("camera") / "camera.y4m")
 
 
-@pytest.fixture
-def browser_page(fake_camera: Path, tmp_path: Path) -> Iterator[object]:
+@contextmanager
+def chromium(fake_camera: Path, profile: Path, extra_args: Sequence[str] = ()) -> Iterator[object]:
+    """Headless Debian Chromium with a fake camera playing `fake_camera`; yields a persistent context."""
     args = [
         "--headless",
         "--no-sandbox",
@@ -76,22 +80,33 @@ def browser_page(fake_camera: Path, tmp_path: Path) -> Iterator[object]:
         f"--use-file-for-fake-video-capture={fake_camera}",
         "--allow-loopback-in-peer-connection",
         "--disable-features=WebRtcHideLocalIpsWithMdns",
+        *extra_args,
     ]
     with sync_api.sync_playwright() as playwright:
         context = playwright.chromium.launch_persistent_context(
-            str(tmp_path / "profile"), executable_path=str(CHROMIUM), headless=True, args=args
+            str(profile), executable_path=str(CHROMIUM), headless=True, args=args
         )
         try:
-            page = context.new_page()
-            page.on("console", lambda message: print(f"[page] {message.text}"))
-            yield page
+            yield context
         finally:
             context.close()
 
 
+def new_page(context) -> object:
+    page = context.new_page()
+    page.on("console", lambda message: print(f"[page] {message.text}"))
+    return page
+
+
+@pytest.fixture
+def browser_page(fake_camera: Path, tmp_path: Path) -> Iterator[object]:
+    with chromium(fake_camera, tmp_path / "profile") as context:
+        yield new_page(context)
+
+
 @pytest.fixture
 def server() -> Iterator[WebServer]:
-    with demo_server("127.0.0.1", 0, PipelineConfig()) as running:
+    with demo_server(WebConfig(port=0), PipelineConfig()) as running:
         yield running
 
 
@@ -105,7 +120,7 @@ MEASURE_JS = """(seconds) => new Promise((resolve) => {
 
 def test_page_shows_a_person_and_plays_the_returned_video(server: WebServer, browser_page) -> None:
     page = browser_page
-    page.goto(server.url)
+    page.goto(server.page_url)
     page.click("#start-camera")
     page.wait_for_selector("#cards .card", timeout=30_000)
     page.wait_for_function(
@@ -142,7 +157,7 @@ def test_page_shows_a_person_and_plays_the_returned_video(server: WebServer, bro
 
 
 def test_page_sends_the_camera_to_a_webrtc_source(browser_page) -> None:
-    source = WebRtcSource(port=0, connect_timeout_s=30)
+    source = WebRtcSource(WebConfig(port=0), connect_timeout_s=30)
     source.listen()
     page = browser_page
     page.goto(source.url)
@@ -158,3 +173,107 @@ def test_page_sends_the_camera_to_a_webrtc_source(browser_page) -> None:
     assert [f.index for f in frames] == sorted(f.index for f in frames)
     assert float(np.mean(frames[-1].image)) > 10, "the frames from the browser are black"
 
+
+
+HOSTILE_PAGE = b"<!doctype html><title>cute cats</title><p>nothing to see here</p>"
+ATTACK_JS = """async (target) => {
+  const offer = JSON.stringify({ sdp: "v=0", type: "offer" });
+  const attempt = async (name, url, init) => {
+    try { const r = await fetch(url, init); return [name, r.type === "opaque" ? "opaque" : r.status]; }
+    catch (error) { return [name, "blocked"]; }
+  };
+  return Object.fromEntries(await Promise.all([
+    attempt("text/plain offer", target + "offer", { method: "POST", mode: "no-cors", headers: { "Content-Type": "text/plain" }, body: offer }),
+    attempt("json offer", target + "offer", { method: "POST", headers: { "Content-Type": "application/json", "Authorization": "Bearer guessed-token-0123456789" }, body: offer }),
+    attempt("stats", target + "stats", {}),
+  ]));
+}"""
+
+
+@contextmanager
+def hostile_site() -> Iterator[str]:
+    """A page on another origin (another port), as any site the user has open in a tab."""
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html")
+            self.end_headers()
+            self.wfile.write(HOSTILE_PAGE)
+
+        def log_message(self, *_: object) -> None:
+            pass
+
+    site = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=site.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{site.server_address[1]}/"
+    finally:
+        site.shutdown()
+        site.server_close()
+        thread.join(5)
+
+
+def test_a_page_on_another_origin_cannot_drive_the_server_or_touch_the_live_stream(browser_page) -> None:
+    source = WebRtcSource(WebConfig(port=0), connect_timeout_s=30)
+    source.listen()
+    page = browser_page
+    page.goto(source.url)
+    page.click("#start-camera")
+    try:
+        source.open()
+        assert all(source.read() is not None for _ in range(5))
+        (live,) = source.server.webapp.sessions
+        received = live.stats.received
+        with hostile_site() as hostile_url:
+            hostile = new_page(page.context)
+            hostile.goto(hostile_url)
+            results = hostile.evaluate(ATTACK_JS, source.server.url)
+        frames = [source.read() for _ in range(15)]
+        refused = source.server.webapp.guard.refused[403]
+        sessions = set(source.server.webapp.sessions)
+    finally:
+        source.close()
+    print(results)
+    assert results == {"text/plain offer": "opaque", "json offer": "blocked", "stats": "blocked"}, results
+    assert refused >= 3, "the hostile requests did not reach the server's Origin check"
+    assert sessions == {live} and live.live, "a hostile page changed the sessions"
+    assert all(f is not None for f in frames) and live.stats.received >= received + 15
+
+
+def test_a_dns_rebinding_name_gets_421_for_the_page_stats_and_offer(fake_camera: Path, tmp_path: Path) -> None:
+    source = WebRtcSource(WebConfig(port=0), connect_timeout_s=30)
+    source.listen()
+    rebinding = ["--host-resolver-rules=MAP evil.test 127.0.0.1"]
+    try:
+        with chromium(fake_camera, tmp_path / "profile", rebinding) as context:
+            page = new_page(context)
+            response = page.goto(f"http://evil.test:{source.port}/")
+            statuses = page.evaluate(
+                """async () => [
+                  (await fetch("/stats")).status,
+                  (await fetch("/offer", { method: "POST", headers: { "Content-Type": "application/json" }, body: "{}" })).status,
+                ]"""
+            )
+            body = json.loads(page.inner_text("body"))
+        sessions = len(source.server.webapp.sessions)
+    finally:
+        source.close()
+    assert response.status == 421 and "evil.test" in body["error"], body
+    assert statuses == [421, 421]
+    assert sessions == 0
+
+
+def test_the_page_without_its_token_says_where_to_find_it(browser_page) -> None:
+    source = WebRtcSource(WebConfig(port=0))
+    source.listen()
+    try:
+        browser_page.goto(source.server.url)
+        browser_page.click("#start-camera")
+        status = browser_page.inner_text("#status")
+        sessions = len(source.server.webapp.sessions)
+    finally:
+        source.close()
+    assert "#token=" in status, status
+    assert sessions == 0

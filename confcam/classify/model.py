@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 
 import numpy as np
@@ -19,8 +20,19 @@ _REQUIRED = {
 }
 
 
+@cache
+def disable_onnxruntime_telemetry() -> None:
+    """onnxruntime queues usage telemetry events unless told not to; confcam promises to stay offline.
+
+    Called before every session is opened; runs once. Older onnxruntime builds lack the switch. The
+    uploader and device id are stopped earlier, by ORT_DISABLE_TELEMETRY (confcam/__init__.py)."""
+    if hasattr(ort, "disable_telemetry_events"):
+        ort.disable_telemetry_events()
+
+
 def open_session(path: Path, threads: int = 1) -> ort.InferenceSession:
     """An onnxruntime CPU session tuned for a small model on a 2-core machine; ModelError if unreadable."""
+    disable_onnxruntime_telemetry()
     path = Path(path)
     if not path.is_file():
         raise ModelError(f"model file not found: {path}")

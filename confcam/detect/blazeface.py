@@ -14,6 +14,7 @@ import cv2
 import numpy as np
 import onnxruntime as ort
 
+from confcam.classify.model import disable_onnxruntime_telemetry
 from confcam.detect.base import FaceDetector
 from confcam.errors import ModelError
 from confcam.paths import models_dir
@@ -289,6 +290,7 @@ class BlazeFaceDetector(FaceDetector):
 
     @staticmethod
     def _open(path: Path, threads: int) -> ort.InferenceSession:
+        disable_onnxruntime_telemetry()
         if not path.is_file():
             raise ModelError(f"detector model not found: {path}")
         options = ort.SessionOptions()

@@ -1,7 +1,8 @@
 """A browser (or any WebRTC peer) as a live source: `confcam start --source webrtc --sink virtualcam`.
 
 The page at the source's URL sends a camera or a shared tab; each decoded frame becomes a Frame.
-The newest peer wins, so reloading the page simply takes over.
+The newest connected peer wins, so reloading the page simply takes over; an offer without the token,
+or one that never connects, leaves the current peer's stream as it was.
 """
 
 from __future__ import annotations
@@ -15,7 +16,8 @@ import cv2
 from confcam.errors import ConfcamError, SourceError
 from confcam.sources.base import Source
 from confcam.types import Frame
-from confcam.web.server import DEFAULT_HOST, DEFAULT_PORT, ICE_TIMEOUT_S, ForwardingSessions, WebApp, WebServer
+from confcam.config import WebConfig
+from confcam.web.server import ICE_TIMEOUT_S, ForwardingSessions, WebApp, WebServer
 
 
 class _FrameSlot:
@@ -56,15 +58,14 @@ class WebRtcSource(Source):
 
     def __init__(
         self,
-        host: str = DEFAULT_HOST,
-        port: int = DEFAULT_PORT,
+        web: WebConfig | None = None,
         connect_timeout_s: float = 300.0,
         idle_timeout_s: float = 30.0,
         fps: float = 30.0,
         ice_timeout_s: float = ICE_TIMEOUT_S,
     ) -> None:
-        self.host = host
-        self.port = port
+        self.web = web if web is not None else WebConfig()
+        self.port = self.web.port
         self.connect_timeout_s = connect_timeout_s
         self.idle_timeout_s = idle_timeout_s
         self.ice_timeout_s = ice_timeout_s
@@ -78,8 +79,15 @@ class WebRtcSource(Source):
 
     @property
     def url(self) -> str:
-        """The page to open (valid after open() has started listening; the port is real if 0 was asked)."""
-        return self._server.url if self._server is not None else f"http://{self.host}:{self.port}/"
+        """The page to open, token included (valid after listen(); the port is real if 0 was asked)."""
+        if self._server is None:
+            raise SourceError("the WebRTC source has no URL before it listens")
+        return self._server.page_url
+
+    @property
+    def _where(self) -> str:
+        """The address for error messages: the URL without its token, which stays out of logs and bug reports."""
+        return self._server.url if self._server is not None else f"port {self.port}"
 
     @property
     def server(self) -> WebServer | None:
@@ -90,9 +98,9 @@ class WebRtcSource(Source):
         if self._server is not None:
             return
         self._slot = _FrameSlot()
-        app = WebApp(ForwardingSessions(self._slot.put, self.ice_timeout_s), single_peer=True)
+        app = WebApp(ForwardingSessions(self._slot.put, self.ice_timeout_s), self.web, single_peer=True)
         try:
-            self._server = WebServer(app, self.host, self.port).start()
+            self._server = WebServer(app).start()
         except ConfcamError as error:
             raise SourceError(str(error)) from None
         self.port = self._server.port
@@ -104,8 +112,9 @@ class WebRtcSource(Source):
         try:
             first = self._slot.take(self.connect_timeout_s)
         except TimeoutError:
+            where = self._where
             self.close()
-            raise SourceError(f"no browser sent video to {self.url} within {self.connect_timeout_s:g} s") from None
+            raise SourceError(f"no browser sent video to {where} within {self.connect_timeout_s:g} s") from None
         if first is None:
             raise SourceError("the WebRTC source was closed before any video arrived")
         self._first = first
@@ -118,7 +127,7 @@ class WebRtcSource(Source):
             try:
                 item = self._slot.take(self.idle_timeout_s)
             except TimeoutError:
-                raise SourceError(f"no video from the browser for {self.idle_timeout_s:g} s (reload {self.url} and press Start)") from None
+                raise SourceError(f"no video from the browser for {self.idle_timeout_s:g} s (reload the page at {self._where} and press Start)") from None
         if item is None:
             return None
         return self._to_frame(*item)

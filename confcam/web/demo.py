@@ -6,7 +6,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import replace
 
-from confcam.config import PipelineConfig
+from confcam.config import PipelineConfig, WebConfig
 from confcam.web.analyser import FrameAnalyser
 from confcam.web.server import ICE_TIMEOUT_S, WebApp, WebServer, demo_sessions, exposure_note
 
@@ -28,17 +28,17 @@ def analyser_factory(config: PipelineConfig) -> Callable[[], FrameAnalyser]:
     return make
 
 
-def demo_server(host: str, port: int, config: PipelineConfig, ice_timeout_s: float = ICE_TIMEOUT_S) -> WebServer:
+def demo_server(web: WebConfig, config: PipelineConfig, ice_timeout_s: float = ICE_TIMEOUT_S) -> WebServer:
     """Not started yet; raises ModelError here if the model is unusable."""
-    return WebServer(WebApp(demo_sessions(analyser_factory(config), ice_timeout_s)), host, port)
+    return WebServer(WebApp(demo_sessions(analyser_factory(config), ice_timeout_s), web))
 
 
-def run_demo(host: str, port: int, config: PipelineConfig, announce: Callable[[str], None]) -> None:
+def run_demo(web: WebConfig, config: PipelineConfig, announce: Callable[[str], None]) -> None:
     """Serve until Ctrl+C; every session is closed on the way out."""
-    server = demo_server(host, port, config).start()
+    server = demo_server(web, config).start()
     try:
-        announce(f"confcam web: open {server.url} in a browser and press Start (Ctrl+C to stop)")
-        announce(exposure_note(host, server.port))
+        announce(f"confcam web: open {server.page_url} in a browser and press Start (Ctrl+C to stop)")
+        announce(exposure_note(web.host, server.port))
         threading.Event().wait()
     except KeyboardInterrupt:
         pass

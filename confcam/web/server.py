@@ -18,13 +18,14 @@ from typing import Any, Protocol, TypeVar
 import av
 from aiohttp import web
 from aiortc import RTCConfiguration, RTCPeerConnection
-from aiortc.exceptions import InternalError, InvalidAccessError, InvalidStateError
 
+from confcam.config import WebConfig
 from confcam.errors import ConfcamError
 from confcam.paths import overlays_dir
 from confcam.render.colors import LABEL_COLORS
 from confcam.types import UNCERTAIN
 from confcam.web.analyser import FrameAnalyser
+from confcam.web.guard import OfferRateLimiter, RequestGuard, SessionLimiter, host_name, json_errors, refuse
 from confcam.web.session import AnalysingSession, ForwardingSession, PeerSession
 from confcam.web.signalling import BadOffer, parse_offer
 
@@ -32,8 +33,6 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
-DEFAULT_HOST = "127.0.0.1"
-DEFAULT_PORT = 8080
 MAX_OFFER_BYTES = 64 * 1024
 """A browser offer is a few KiB; anything much larger is refused with 413 before it is parsed."""
 ICE_TIMEOUT_S = 20.0
@@ -89,16 +88,29 @@ def _hex(bgr: tuple[int, int, int]) -> str:
 
 
 class WebApp:
-    """Routes and the set of live sessions. With single_peer, a new peer replaces the previous one."""
+    """Routes and the set of live sessions.
 
-    def __init__(self, sessions: SessionMaker, single_peer: bool = False, max_offer_bytes: int = MAX_OFFER_BYTES) -> None:
+    With single_peer (`--source webrtc`), a new peer replaces the previous one only once its connection is
+    up; until then the previous peer's frames keep flowing, so an offer that never connects changes nothing.
+    """
+
+    PROTECTED = ("/offer", "/stats")
+    """Routes that act or tell something about the user's sessions: they need the per-run token."""
+
+    def __init__(
+        self, sessions: SessionMaker, config: WebConfig, single_peer: bool = False, max_offer_bytes: int = MAX_OFFER_BYTES
+    ) -> None:
         self.make_session = sessions
+        self.config = config
         self.single_peer = single_peer
         self.max_offer_bytes = max_offer_bytes
         self.sessions: set[PeerSession] = set()
+        self.guard = RequestGuard(config, self.PROTECTED)
+        self.rate = OfferRateLimiter(config.offer_burst, config.offer_window_s)
+        self.slots = SessionLimiter(config.max_sessions)
 
     def application(self) -> web.Application:
-        app = web.Application(client_max_size=self.max_offer_bytes)
+        app = web.Application(client_max_size=self.max_offer_bytes, middlewares=[json_errors, self.guard.middleware])
         app.router.add_get("/", self._index)
         app.router.add_get("/config", self._config)
         app.router.add_get("/stats", self._stats)
@@ -123,7 +135,13 @@ class WebApp:
         return web.json_response({"mode": self.make_session.mode, "labels": labels, "colors": colors})
 
     async def _stats(self, _: web.Request) -> web.Response:
-        return web.json_response({"sessions": [{"id": s.id, **s.stats.as_dict()} for s in self.sessions]})
+        return web.json_response(
+            {
+                "sessions": [{"id": s.id, "live": s.live, **s.stats.as_dict()} for s in self.sessions],
+                "max_sessions": self.slots.limit,
+                "refused": {str(status): n for status, n in sorted(self.guard.refused.items())},
+            }
+        )
 
     async def _overlay(self, request: web.Request) -> web.StreamResponse:
         path = overlays_dir() / f"{request.match_info['name']}.png"
@@ -132,40 +150,71 @@ class WebApp:
         return web.FileResponse(path)
 
     async def _offer(self, request: web.Request) -> web.Response:
+        """Cheap refusals first (type, rate, size, shape, room); once a session exists, every failure closes it."""
+        if request.content_type != "application/json":
+            return self._refuse(415, f"an offer must be sent as Content-Type: application/json (got {request.content_type})")
+        if not self.rate.allow(request.remote or ""):
+            return self._refuse(429, f"too many offers: at most {self.rate.burst} per {self.rate.window_s:g} s from one address")
         if request.content_length is not None and request.content_length > self.max_offer_bytes:
-            return _refuse(413, f"the offer is larger than {self.max_offer_bytes} bytes")
+            return self._refuse(413, f"the offer is larger than {self.max_offer_bytes} bytes")
         try:
             body = await request.read()
         except web.HTTPRequestEntityTooLarge:
-            return _refuse(413, f"the offer is larger than {self.max_offer_bytes} bytes")
+            return self._refuse(413, f"the offer is larger than {self.max_offer_bytes} bytes")
         try:
             offer = parse_offer(body)
         except BadOffer as error:
-            return _refuse(400, str(error))
+            return self._refuse(400, str(error))
+        if not self.slots.acquire():
+            return self._refuse(503, f"confcam is full: {self.slots.limit} sessions at once (--max-sessions); try again later")
         pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
         try:
             session = await self.make_session(pc)
         except ConfcamError as error:
-            await pc.close()
-            return _refuse(500, str(error))
+            await self._abandon(pc)
+            return self._refuse(500, str(error))
+        except BaseException:
+            await self._abandon(pc)
+            raise
         self.sessions.add(session)
-        session.on_closed = self.sessions.discard
+        session.on_closed = self._forget
+        session.on_connected = self._connected
         try:
             answer = await session.accept(offer)
         except BadOffer as error:
             await session.close()
-            return _refuse(400, str(error))
-        except (ValueError, InternalError, InvalidAccessError, InvalidStateError) as error:
+            return self._refuse(400, str(error))
+        except Exception as error:  # noqa: BLE001 - aiortc raises assorted types (OperationError, ValueError, ...) for offers it cannot use
             await session.close()
-            return _refuse(400, f"the offer was refused by WebRTC: {error}")
-        if self.single_peer:
-            await asyncio.gather(*(s.close() for s in list(self.sessions) if s is not session), return_exceptions=True)
+            return self._refuse(400, f"the offer was refused by WebRTC: {type(error).__name__}: {error}")
+        except BaseException:
+            session.request_close()
+            raise
         log.info("session %d: answered an offer from %s", session.id, request.remote)
         return web.json_response({"sdp": answer.sdp, "type": answer.type})
 
+    def _refuse(self, status: int, reason: str) -> web.Response:
+        self.guard.refused[status] += 1
+        return refuse(status, reason)
 
-def _refuse(status: int, reason: str) -> web.Response:
-    return web.json_response({"error": reason}, status=status)
+    async def _abandon(self, pc: RTCPeerConnection) -> None:
+        """The session could not be made: give its slot back and close its peer connection."""
+        self.slots.release()
+        await pc.close()
+
+    def _forget(self, session: PeerSession) -> None:
+        self.sessions.discard(session)
+        self.slots.release()
+
+    def _connected(self, session: PeerSession) -> None:
+        """The peer's connection is up (and its offer carried the token): now it may replace the old peer."""
+        if self.single_peer:
+            for other in list(self.sessions):
+                if other is not session:
+                    log.info("session %d: replaced by session %d", other.id, session.id)
+                    other.live = False
+                    other.request_close()
+        session.live = True
 
 
 def is_loopback(host: str) -> bool:
@@ -178,26 +227,27 @@ def is_loopback(host: str) -> bool:
 
 
 def exposure_note(host: str, port: int) -> str:
-    """Says who can reach the page, and how to open it to others deliberately."""
+    """Says who can reach the page, and how to open it to others deliberately (docs/security.md)."""
     if is_loopback(host):
         return (
-            f"Only this machine can open the page. To let other machines in, pass --host 0.0.0.0 deliberately; "
-            f"browsers allow cameras only on https:// or localhost, so put a TLS proxy in front "
-            f"or use an SSH tunnel (ssh -L {port}:127.0.0.1:{port} THIS_HOST)."
+            f"Only this machine can open the page, and only with the token in its URL. To use it from another "
+            f"machine, tunnel it (ssh -L {port}:127.0.0.1:{port} THIS_HOST) and open the same URL there: "
+            f"browsers allow cameras only on https:// or localhost."
         )
     return (
-        f"Listening on {host}:{port}: anyone who can reach this address can open the page and send video. "
-        f"Browsers allow cameras only on https:// or localhost: use a TLS proxy or an SSH tunnel."
+        f"Listening on {host}:{port}: anyone who can reach it and has the page URL (its #token) can send video; "
+        f"the page must be opened as http://{host_name(host)}:{port}/ or through a loopback name. "
+        f"Browsers allow cameras only on https:// or localhost: use an SSH tunnel or a TLS proxy (docs/security.md)."
     )
 
 
 class WebServer:
     """Runs a WebApp on its own thread and event loop; start() returns once it listens (or raises)."""
 
-    def __init__(self, webapp: WebApp, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT) -> None:
+    def __init__(self, webapp: WebApp) -> None:
         self.webapp = webapp
-        self.host = host
-        self.port = port
+        self.host = webapp.config.host
+        self.port = webapp.config.port
         self._loop: asyncio.AbstractEventLoop | None = None
         self._runner: web.AppRunner | None = None
         self._thread: threading.Thread | None = None
@@ -206,8 +256,14 @@ class WebServer:
 
     @property
     def url(self) -> str:
-        host = f"[{self.host}]" if ":" in self.host else self.host
+        """The server's base URL; a wildcard address (0.0.0.0) is shown as 127.0.0.1, the name this machine's browser uses."""
+        host = "127.0.0.1" if host_name(self.host) in ("0.0.0.0", "[::]") else host_name(self.host)
         return f"http://{host}:{self.port}/"
+
+    @property
+    def page_url(self) -> str:
+        """The URL to open: the token rides in the fragment, which browsers never send to any server or log."""
+        return f"{self.url}#token={self.webapp.config.token}"
 
     def start(self) -> WebServer:
         self._thread = threading.Thread(target=self._serve, name="confcam-web-server", daemon=True)

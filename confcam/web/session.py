@@ -88,6 +88,9 @@ class PeerSession:
         self.stats = SessionStats()
         self.channel: RTCDataChannel | None = None
         self.on_closed: Callable[[PeerSession], None] | None = None
+        self.on_connected: Callable[[PeerSession], None] | None = None
+        self.live = False
+        """Set by the app once the connection is up; only a live session's frames reach a shared consumer."""
         self._video: MediaStreamTrack | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
         self._closing: asyncio.Future[None] | None = None
@@ -160,8 +163,11 @@ class PeerSession:
         channel.on("close", self.request_close)
 
     def _on_connection_state(self) -> None:
-        if self.pc.connectionState in ("failed", "closed"):
+        state = self.pc.connectionState
+        if state in ("failed", "closed"):
             self.request_close()
+        elif state == "connected" and not self.live and self._closing is None and self.on_connected is not None:
+            self.on_connected(self)
 
     async def _close_unless_connected(self) -> None:
         await asyncio.sleep(self.ice_timeout_s)
@@ -272,7 +278,11 @@ class AnalysingSession(PeerSession):
 
 
 class ForwardingSession(PeerSession):
-    """`confcam start --source webrtc`: the peer's decoded frames are handed to a synchronous consumer."""
+    """`confcam start --source webrtc`: the peer's decoded frames are handed to a synchronous consumer.
+
+    Frames are handed over only while the session is live, so a peer still connecting never mixes its
+    frames into the stream of the peer it may replace.
+    """
 
     def __init__(self, pc: RTCPeerConnection, deliver: Callable[[av.VideoFrame, float], None], ice_timeout_s: float) -> None:
         super().__init__(pc, ice_timeout_s)
@@ -286,7 +296,8 @@ class ForwardingSession(PeerSession):
             while True:
                 frame = await track.recv()
                 self.stats.received += 1
-                self._deliver(frame, time.perf_counter())
+                if self.live:
+                    self._deliver(frame, time.perf_counter())
         except MediaStreamError:
             self.request_close()
 

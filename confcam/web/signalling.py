@@ -3,23 +3,75 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 
 from aiortc import RTCSessionDescription
 from aiortc.sdp import SessionDescription
+
+
+MAX_JSON_DEPTH = 8
+"""An offer is one flat object; deeper nesting is refused before the recursive parser sees it."""
+MAX_NUMBER_CHARS = 32
+"""Python refuses to parse integers over 4300 digits with a ValueError; no offer needs more than a few."""
 
 
 class BadOffer(ValueError):
     """An offer the server cannot use; its message is the one-line reason sent back with status 400."""
 
 
-def parse_offer(body: bytes) -> RTCSessionDescription:
-    """Validate the body before aiortc sees it, so a malformed offer never reaches the peer connection."""
+def load_json(body: bytes, max_depth: int = MAX_JSON_DEPTH) -> object:
+    """json.loads with a nesting and number-size guard, so hostile bodies give BadOffer instead of
+    RecursionError or ValueError (a 500)."""
     try:
-        data = json.loads(body)
+        text = body.decode("utf-8")
     except UnicodeDecodeError:
         raise BadOffer("the body is not UTF-8 text") from None
+    if _nesting(text) > max_depth:
+        raise BadOffer(f"the body nests deeper than {max_depth} levels")
+    try:
+        return json.loads(text, parse_int=_number(int), parse_float=_number(float), parse_constant=_no_constant)
     except json.JSONDecodeError as error:
         raise BadOffer(f"the body is not JSON ({error.msg} at character {error.pos})") from None
+
+
+def _nesting(text: str) -> int:
+    """Deepest [ / { nesting outside strings; a linear scan, no recursion."""
+    depth = deepest = 0
+    in_string = escaped = False
+    for char in text:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif char == "\\":
+                escaped = True
+            elif char == '"':
+                in_string = False
+        elif char == '"':
+            in_string = True
+        elif char in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif char in "]}":
+            depth -= 1
+    return deepest
+
+
+def _number(kind: type) -> Callable[[str], object]:
+    def parse(text: str) -> object:
+        if len(text) > MAX_NUMBER_CHARS:
+            raise BadOffer(f"the body has a number of {len(text)} characters (at most {MAX_NUMBER_CHARS})")
+        return kind(text)
+
+    return parse
+
+
+def _no_constant(name: str) -> object:
+    raise BadOffer(f"the body is not JSON ({name} is not a JSON value)")
+
+
+def parse_offer(body: bytes) -> RTCSessionDescription:
+    """Validate the body before aiortc sees it, so a malformed offer never reaches the peer connection."""
+    data = load_json(body)
     if not isinstance(data, dict):
         raise BadOffer('the body must be a JSON object {"sdp": "...", "type": "offer"}')
     sdp, kind = data.get("sdp"), data.get("type")
@@ -40,4 +92,7 @@ def parse_offer(body: bytes) -> RTCSessionDescription:
             raise BadOffer(f"the offer's {media.kind} section has no DTLS fingerprint (a=fingerprint)")
         if media.ice is None or not media.ice.usernameFragment or not media.ice.password:
             raise BadOffer(f"the offer's {media.kind} section has no ICE credentials (a=ice-ufrag / a=ice-pwd)")
+        for codec in media.rtp.codecs:
+            if not codec.clockRate or codec.clockRate <= 0:
+                raise BadOffer(f"the offer's codec {codec.mimeType} has clock rate {codec.clockRate} (a=rtpmap:{codec.payloadType})")
     return RTCSessionDescription(sdp=sdp, type="offer")

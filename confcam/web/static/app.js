@@ -2,6 +2,9 @@
 // confcam demo page: sends a camera or a shared tab over WebRTC, shows the labelled video that comes back
 // and one card per tracked person from the "predictions" data channel. Plain JS, no build step.
 
+// The per-run token comes in the URL fragment (#token=...), which the browser never sends to a server.
+const TOKEN = new URLSearchParams(location.hash.slice(1)).get("token") || "";
+
 const HISTORY_MS = 30000;
 const GONE_AFTER_MS = 1500;
 const REMOVE_AFTER_MS = 30000;
@@ -174,7 +177,7 @@ class Session {
     await waitForIceGathering(pc);
     const response = await fetch("/offer", {
       method: "POST",
-      headers: { "Content-Type": "application/json" },
+      headers: { "Content-Type": "application/json", "Authorization": `Bearer ${TOKEN}` },
       body: JSON.stringify({ sdp: pc.localDescription.sdp, type: pc.localDescription.type }),
     });
     const answer = await response.json().catch(() => ({ error: `HTTP ${response.status}` }));
@@ -236,6 +239,10 @@ class Page {
     this.buttons.stop.disabled = !running;
   }
   async start(kind) {
+    if (!TOKEN) {
+      this.status.show("This address has no #token=...: open the full URL confcam printed in its terminal.", true);
+      return;
+    }
     this.setRunning(true);
     this.status.show("Connecting…");
     this.session = new Session(this.config, this);
