@@ -57,7 +57,7 @@ def onnx_params(path: Path) -> int | None:
         from confcam.train.trainer import build_network
 
         arch = {"minixception": "minixception-2d"}.get(model.info.arch, model.info.arch)
-        return count_params(build_network(arch, model.info.window)[0])
+        return count_params(build_network(arch, model.info.window, classes=len(model.info.labels))[0])
     except ImportError:
         return None
     except ConfcamError:
