@@ -204,6 +204,7 @@ def test_a_stopped_run_exports_from_its_checkpoint(tiny_npz, tmp_path: Path) -> 
     ({"--schedule": "magic"}, "choose one of"),
     ({"--inflate": "magic"}, "choose one of"),
     ({"--votes": "/nonexistent-votes.npz"}, "no such file"),
+    ({"--label-weight": "-1"}, "must be 0 or more"),
 ])
 def test_bad_train_options_fail_with_one_line_and_write_nothing(
     change: dict[str, str], message: str, tiny_npz, tmp_path: Path

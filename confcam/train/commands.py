@@ -87,6 +87,8 @@ def register(cli: typer.Typer) -> None:
                                              "votes_SPLIT): train on the votes, validate on their majority."),
         vote_mode: str = typer.Option("crossentropy", help="How votes become targets: crossentropy (the vote distribution), "
                                       "probability (a label drawn from it each time) or majority."),
+        label_weight: float = typer.Option(0.0, help="With --votes: the set's own label joins the crowd with this weight "
+                                           "(e.g. 0.3; 0 = the votes alone)."),
         schedule: str = typer.Option("thesis", help="Learning rate: thesis (step decays) or cosine (to 0; for fine-tunes)."),
         device: str = typer.Option("cpu", help="cpu or cuda. Under torchrun (e.g. torchrun --nproc-per-node 2 -m confcam train "
                                    "...) each process trains its share of every --batch-size batch (DDP: gloo / nccl)."),
@@ -105,7 +107,7 @@ def register(cli: typer.Typer) -> None:
             arch=arch, data=data, epochs=epochs, out=out, val=val, size=size, window=window, batch_size=batch_size,
             lr=lr, balance=balance, epoch_limit=epoch_limit, init=init, teacher=teacher, cache=cache.expanduser(),
             checkpoint=checkpoint.expanduser() if checkpoint else None, resume=resume, seed=seed, threads=threads, card=card, trained_on=trained_on,
-            tune=tune, votes=votes.expanduser() if votes else None, vote_mode=vote_mode, schedule=schedule,
+            tune=tune, votes=votes.expanduser() if votes else None, vote_mode=vote_mode, schedule=schedule, label_weight=label_weight,
             inflate=inflate, device=device,
         ))
 

@@ -48,19 +48,27 @@ class StillFaces:
 
     @staticmethod
     def load(path: Path, split: str | None = None, size: int | None = None, votes: Path | None = None,
-             vote_mode: str = "crossentropy") -> StillFaces:
+             vote_mode: str = "crossentropy", label_weight: float = 0.0) -> StillFaces:
         """An npz in the evaluation format (x/y/labels or x_SPLIT/y_SPLIT); classes outside LABELS are
         dropped, the rest reordered to LABELS. With votes (an npz of crowd votes for the same faces, e.g.
-        FER+), the targets come from the votes (see VOTE_MODES) and y is their most likely class."""
+        FER+), the targets come from the votes (see VOTE_MODES) and y is their most likely class;
+        label_weight > 0 counts the set's own label as that share of one more annotator's say (the
+        original labeller saw the faces differently; its label keeps rare classes such as fear in view)."""
         crops = LabelledCrops.load(Path(path), split)
         name = Path(path).stem + (f"[{split}]" if split else "")
-        if votes is not None:
-            keep, targets = CrowdVotes.load(votes, split, len(crops.x)).targets(vote_mode)
-            x = crops.x[keep]
-            return StillFaces(resize_faces(x, size) if size else x, targets.argmax(axis=1), f"{name} + {Path(votes).stem}"
-                              f" ({vote_mode})", targets)
         index = {name: i for i, name in enumerate(LABELS)}
         mapping = np.array([index.get(canonical_label(n), -1) for n in crops.labels], np.int64)
+        if votes is not None:
+            keep, targets = CrowdVotes.load(votes, split, len(crops.x)).targets(vote_mode)
+            own = mapping[crops.y[keep]]
+            if label_weight > 0:
+                known = own >= 0
+                targets[known, own[known]] += label_weight
+                targets /= targets.sum(axis=1, keepdims=True)
+            x = crops.x[keep]
+            mixed = f", own label x{label_weight:g}" if label_weight > 0 else ""
+            return StillFaces(resize_faces(x, size) if size else x, targets.argmax(axis=1), f"{name} + {Path(votes).stem}"
+                              f" ({vote_mode}{mixed})", targets)
         y = mapping[crops.y]
         keep = y >= 0
         x = crops.x[keep]

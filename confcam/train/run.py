@@ -53,6 +53,8 @@ class TrainRequest:
     votes: Path | None = None
     """Crowd votes (e.g. FER+) for the --data / --val splits they cover: train on them, validate on their majority."""
     vote_mode: str = "crossentropy"
+    label_weight: float = 0.0
+    """With --votes: the set's own label joins the crowd with this weight (0: votes alone)."""
     schedule: str = "thesis"
     inflate: str = "mean"
     device: str = "cpu"
@@ -97,7 +99,8 @@ def load_window_set(spec: str, request: TrainRequest, synthesizer: WindowSynthes
             windows.synthesizer = synthesizer
             return windows
     votes = votes_for(request.votes, split)
-    faces = StillFaces.load(path, split, size=request.size, votes=votes, vote_mode=request.vote_mode)
+    faces = StillFaces.load(path, split, size=request.size, votes=votes, vote_mode=request.vote_mode,
+                            label_weight=request.label_weight)
     return SynthesizedWindows(faces, synthesizer, request.balance, draw_labels=votes is not None and request.vote_mode == "probability")
 
 
@@ -147,6 +150,8 @@ def run_training(request: TrainRequest) -> Path:
         raise ConfcamError(f"--schedule {request.schedule!r}: choose one of {', '.join(SCHEDULES)}")
     if request.inflate not in INFLATIONS:
         raise ConfcamError(f"--inflate {request.inflate!r}: choose one of {', '.join(INFLATIONS)}")
+    if request.label_weight < 0:
+        raise ConfcamError(f"--label-weight {request.label_weight:g}: must be 0 or more")
     if request.votes is not None and not request.votes.is_file():
         raise ConfcamError(f"--votes {request.votes}: no such file")
     distributed = Distributed.start(request.device)
@@ -210,7 +215,9 @@ def _train(request: TrainRequest, distributed: Distributed) -> Path:
 def recipe_text(request: TrainRequest) -> str:
     schedule = (f"cosine to 0 over {request.epochs} epochs" if request.schedule == "cosine"
                 else f"thesis step decay scaled to {request.epochs} epochs")
-    votes = f", targets from the crowd votes in {request.votes.name} ({request.vote_mode})" if request.votes else ""
+    votes = (f", targets from the crowd votes in {request.votes.name} ({request.vote_mode}"
+             + (f", the set's own label weighted {request.label_weight:g}" if request.label_weight else "") + ")"
+             if request.votes else "")
     return (f"Adam lr {request.lr:g}, {schedule}, batch {request.batch_size}{votes}, "
             f"soft-target cross-entropy, augmentation: rotation/shift/zoom/flip + webcam drift, seed {request.seed}, "
             f"{request.threads} torch thread(s)" + (f", init {Path(request.init).name}" if request.init else "")
@@ -230,6 +237,7 @@ def reproduce_command(r: TrainRequest) -> str:
     parts += [f"--init {r.init}"] if r.init else []
     parts += [f"--tune {r.tune}"] if r.tune != "all" else []
     parts += [f"--votes {r.votes}", f"--vote-mode {r.vote_mode}"] if r.votes else []
+    parts += [f"--label-weight {r.label_weight:g}"] if r.votes and r.label_weight else []
     parts += [f"--schedule {r.schedule}"] if r.schedule != "thesis" else []
     parts += [f"--inflate {r.inflate}"] if r.inflate != "mean" else []
     return " ".join(parts)
