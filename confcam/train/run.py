@@ -183,7 +183,8 @@ def _train(request: TrainRequest, distributed: Distributed) -> Path:
     if request.resume:
         trainer.resume()
     trainer.about = {"recipe": recipe_text(request), "trained_on": request.trained_on or "; ".join(s.name for s in sets),
-                     "validation": spec_name(request.val) if request.val else "", "command": reproduce_command(request)}
+                     "validation": validation_name(request.val, request.votes) if request.val else "",
+                     "command": reproduce_command(request)}
     console.print(f"checkpoint after every epoch: {checkpoint}")
     for window_set in sets:
         console.print(f"data: {window_set.name}: {len(window_set)} windows")
@@ -205,7 +206,8 @@ def _train(request: TrainRequest, distributed: Distributed) -> Path:
         trainer.train(advance, max_steps=request.max_steps)
     if not distributed.is_main:
         return request.out
-    model = trainer.export(request.out, trainer.about["trained_on"], trainer.about["recipe"], extra_metadata(trainer, request.val))
+    model = trainer.export(request.out, trainer.about["trained_on"], trainer.about["recipe"],
+                           extra_metadata(trainer, trainer.about["validation"]))
     console.print(f"wrote {request.out} ({time.perf_counter() - started:.0f} s)")
     if request.card:
         write_card(request.card, model, trainer)
@@ -243,9 +245,16 @@ def reproduce_command(r: TrainRequest) -> str:
     return " ".join(parts)
 
 
+def validation_name(spec: str, votes: Path | None) -> str:
+    """The validation set as the model file and card name it: file and split, and whose labels were used."""
+    covered = votes_for(votes, split_spec(spec)[1])
+    return spec_name(spec) + (f", crowd majority of {covered.name}" if covered else "")
+
+
 def extra_metadata(trainer: Trainer, validation: str | None) -> dict[str, object]:
+    """validation: the set's validation_name."""
     val_acc = trainer.history.epochs[-1].get("val_acc") if trainer.history.epochs else None
-    return {"validation": f"{spec_name(validation)}: accuracy {val_acc:.4f}"} if validation and val_acc is not None else {}
+    return {"validation": f"{validation}: accuracy {val_acc:.4f}"} if validation and val_acc is not None else {}
 
 
 def write_card(path: Path, model: ExpressionModel, trainer: Trainer) -> None:
@@ -271,7 +280,7 @@ def export_checkpoint(checkpoint: Path, out: Path, val: str | None, card: Path |
     if val:
         trainer.validation = load_validation(val, trainer.config.size, votes)
         trainer.history.epochs[-1]["val_acc"] = trainer.validate()
-        trainer.about["validation"] = spec_name(val)
+        trainer.about["validation"] = validation_name(val, votes)
     done = len(trainer.history.epochs)
     recipe = trainer.about.get("recipe") or f"{trainer.config}"
     if done < trainer.config.epochs:
