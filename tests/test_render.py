@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import time
 
-import av
 import cv2
+import av
 import numpy as np
 import pytest
 
@@ -13,13 +13,16 @@ from confcam.errors import ConfcamError
 from confcam.paths import overlays_dir
 from confcam.render import STYLES, build_annotators, compose
 from confcam.render.colors import LABEL_COLORS
-from confcam.render.emoji import EmojiAnnotator, EmojiPlacement
+from confcam.render.emoji import EmojiAnnotator
+from confcam.render.layout import EmojiLayout, feature_zone, overlap, square_rect
 from confcam.render.panel import BACKGROUND, PanelRenderer
 from confcam.render.ring import RingAnnotator
 from confcam.render.sprites import EmojiSprites
 from confcam.render.text import LabelAnnotator, label_text
 from confcam.types import UNCERTAIN, Detections
-from tests.conftest import video
+from tests.conftest import REPO, video
+
+ARTIFACTS = REPO / "test-artifacts"
 
 CLASS_NAMES = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
 ALL_LABELS = CLASS_NAMES + (UNCERTAIN,)
@@ -114,7 +117,7 @@ def test_each_label_draws_its_own_emoji(frames: list[np.ndarray], sprites: Emoji
 
 @pytest.mark.parametrize("face_width", [60.0, 120.0, 200.0])
 def test_emoji_scales_with_the_face_width(face_width: float) -> None:
-    placement = EmojiPlacement()
+    placement = EmojiLayout()
     box = np.array([100.0, 300.0, 100.0 + face_width, 300.0 + face_width * 1.2])
     _, _, size = placement.place(box, 1280, 720)
     assert size == pytest.approx(placement.scale * face_width, abs=1.0)
@@ -163,7 +166,7 @@ def test_boxes_at_the_frame_edges_never_raise_and_stay_in_frame(
     image = frames[3]
     out = draw(style, image, faces_at([CORNER_BOXES[corner]], ["surprise"], [0.9]))
     assert out.shape == image.shape and out.dtype == np.uint8
-    x, y, size = EmojiPlacement().place(np.array(CORNER_BOXES[corner]), image.shape[1], image.shape[0])
+    x, y, size = EmojiLayout().place(np.array(CORNER_BOXES[corner]), image.shape[1], image.shape[0])
     assert 0 <= x and x + size <= image.shape[1]
     assert 0 <= y and y + size <= image.shape[0]
 
@@ -275,3 +278,61 @@ def test_nine_faces_render_well_inside_a_30_fps_frame_budget(frames: list[np.nda
         renderer.render(moved, CLASS_NAMES)
         timings.append(time.perf_counter() - start)
     assert float(np.median(timings)) < 0.012, f"median {1000 * np.median(timings):.1f} ms for 9 faces"
+
+
+@pytest.fixture(scope="module")
+def tight_gallery() -> tuple[np.ndarray, Detections]:
+    """A 1920x1080 3x3 call gallery whose nine real faces fill their tiles, and the faces the real
+    detector finds in it (with eye and mouth keypoints)."""
+    from confcam.build import build_pipeline
+    from confcam.config import PipelineConfig
+
+    clips = ("WolfgangLanger_Pexels.mp4", "lp_d0.mp4", "lp_d3.mp4", "lp_d6.mp4", "single_face.mp4", "lp_d9.mp4",
+             "lp_d10.mp4", "lp_s18.mp4", "lp_d11.mp4")
+    tiles = []
+    for name in clips:
+        with av.open(str(video(name))) as container:
+            tiles.append(cv2.resize(next(container.decode(video=0)).to_ndarray(format="bgr24"), (640, 360)))
+    gallery = np.vstack([np.hstack(tiles[row * 3 : row * 3 + 3]) for row in range(3)])
+    detector = build_pipeline(PipelineConfig()).detector
+    for _ in range(12):  # the detector sweeps the frame's tiles for small faces over a few frames
+        found = detector.detect(gallery)
+    assert len(found) == 9
+    labels = [ALL_LABELS[i % len(ALL_LABELS)] for i in range(9)]
+    return gallery, found.with_fields(labels=labels, confidences=np.full(9, 0.9, np.float32))
+
+
+def test_no_emoji_in_a_tight_gallery_covers_any_eyes_brows_mouth_or_other_face(
+    tight_gallery: tuple[np.ndarray, Detections], sprites: EmojiSprites
+) -> None:
+    gallery, faces = tight_gallery
+    out = EmojiAnnotator(sprites).annotate(gallery.copy(), faces, CLASS_NAMES)
+    ARTIFACTS.mkdir(exist_ok=True)
+    cv2.imwrite(str(ARTIFACTS / "gallery-overlays.png"), out)
+    changed = changed_mask(gallery, out)
+    assert changed.sum() > 9 * 30 * 30, "every face got a visible emoji"
+    for i, (box, marks) in enumerate(zip(faces.boxes, faces.landmarks)):
+        zx1, zy1, zx2, zy2 = (int(round(v)) for v in feature_zone(box, marks))
+        assert not changed[max(zy1, 0) : zy2, max(zx1, 0) : zx2].any(), f"face {i}: its eyes, brows or mouth covered"
+    spots = EmojiLayout().place_all(faces.boxes, faces.landmarks, gallery.shape[1], gallery.shape[0])
+    for i, spot in enumerate(spots):
+        others = [tuple(b) for k, b in enumerate(faces.boxes) if k != i]
+        assert all(overlap(square_rect(spot), other) == 0 for other in others), f"face {i}'s emoji lies on another face"
+
+
+@pytest.mark.parametrize("box, where", [
+    ((0.0, 0.0, 640.0, 360.0), "badge"),  # the face fills the whole tile: no room above or beside
+    ((100.0, 0.0, 400.0, 300.0), "beside"),  # touching the top edge, room to the right
+    ((200.0, 200.0, 400.0, 400.0), "above"),
+])
+def test_emoji_moves_above_beside_or_to_a_badge_but_never_onto_the_features(box, where: str) -> None:
+    box = np.array(box, np.float32)
+    x, y, size = EmojiLayout().place(box, 640, 480)
+    spot = square_rect((x, y, size))
+    assert overlap(spot, feature_zone(box, None)) == 0, "the eyes, brows and mouth stay visible"
+    if where == "above":
+        assert y + size <= box[1]
+    elif where == "beside":
+        assert x >= box[2] or x + size <= box[0]
+    else:
+        assert size <= EmojiLayout().badge_scale * (box[2] - box[0]) + 1, "a small badge at the box's corner"

@@ -50,9 +50,10 @@ class EmojiSprites:
         return self._original(label) is not None
 
     def quantize(self, size: float) -> int:
-        """The sprite size actually used for a wanted size."""
+        """The sprite size actually used for a wanted size: never larger, so a sprite stays inside the
+        room it was given."""
         step = self._size_step
-        return max(step, int(round(size / step)) * step)
+        return max(step, int(size // step) * step)
 
     def sprite(self, label: str, size: float) -> Sprite | None:
         """The sprite of this label at (about) this size, or None if the label has no overlay."""

@@ -1,0 +1,121 @@
+"""Where each face's emoji goes so that it never hides what people need to read: the eyes, brows and
+mouth of any face, or another person's face.
+
+The emoji sits above the head when there is room, else beside the face, else it becomes a small badge at
+a corner of the face box; every spot is checked against every face's features, every other face and the
+emojis already placed. Bigger faces choose first.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+Square = tuple[int, int, float]
+"""x, y of the top-left corner and the side, in frame pixels."""
+Rect = tuple[float, float, float, float]
+"""x1, y1, x2, y2."""
+
+
+def clamp_square(x: float, y: float, size: float, width: int, height: int) -> Square:
+    """Shift a square of this side so it lies inside a width x height frame (as far as it fits)."""
+    side = int(round(size))
+    inside_x = int(round(min(max(x, 0.0), max(width - side, 0))))
+    inside_y = int(round(min(max(y, 0.0), max(height - side, 0))))
+    return inside_x, inside_y, float(side)
+
+
+def overlap(a: Rect, b: Rect) -> float:
+    """Area two rectangles share."""
+    w = min(a[2], b[2]) - max(a[0], b[0])
+    h = min(a[3], b[3]) - max(a[1], b[1])
+    return max(w, 0.0) * max(h, 0.0)
+
+
+def square_rect(square: Square) -> Rect:
+    x, y, size = square
+    return float(x), float(y), x + size, y + size
+
+
+def feature_zone(box: np.ndarray, landmarks: np.ndarray | None) -> Rect:
+    """The part of a face people read: brows and eyes down to the lips.
+
+    From BlazeFace's eye and mouth keypoints when they are there (brows sit above the eye centres by
+    about 0.4 of the eye-to-mouth distance and reach 0.3 of the eye spacing beyond them, the lower lip
+    lies below the mouth point by about 0.3 of that distance); else the part of the face box where
+    BlazeFace puts those features (measured on the shared clips: eyes at 25-30 % of the box height and
+    22-80 % of its width, mouth at about 70 %).
+    """
+    x1, y1, x2, y2 = (float(v) for v in box)
+    if landmarks is not None and np.abs(landmarks[:4]).sum() > 0:
+        eyes, mouth = landmarks[:2], landmarks[3]
+        eye_y = float(eyes[:, 1].mean())
+        drop = max(float(mouth[1]) - eye_y, 1.0)
+        spread = max(float(np.abs(eyes[0, 0] - eyes[1, 0])), 1.0)
+        left, right = float(eyes[:, 0].min()), float(eyes[:, 0].max())
+        return (min(left, float(mouth[0])) - 0.3 * spread, eye_y - 0.4 * drop,
+                max(right, float(mouth[0])) + 0.3 * spread, float(mouth[1]) + 0.3 * drop)
+    w, h = x2 - x1, y2 - y1
+    return x1 + 0.12 * w, y1 + 0.08 * h, x2 - 0.12 * w, y1 + 0.85 * h
+
+
+@dataclass(frozen=True)
+class EmojiLayout:
+    """Sizes as shares of the face width: the emoji above the head (shrunk down to min_scale when room is
+    short), beside the face, or as a badge (badge_scale, or smaller still where a corner is tight); gap
+    keeps it off the hair line."""
+
+    scale: float = 0.6
+    min_scale: float = 0.35
+    badge_scale: float = 0.22
+    gap: float = 0.06
+
+    def place(self, box: np.ndarray, frame_width: int, frame_height: int) -> Square:
+        """The spot of one face's emoji when it is the only face (no landmarks known)."""
+        return self.place_all(np.asarray(box, np.float32)[None], None, frame_width, frame_height)[0]
+
+    def place_all(self, boxes: np.ndarray, landmarks: np.ndarray | None, frame_width: int,
+                  frame_height: int) -> list[Square]:
+        """One spot per face (boxes (N, 4), landmarks (N, 6, 2) or None), in the order of boxes."""
+        zones = [feature_zone(b, None if landmarks is None else landmarks[i]) for i, b in enumerate(boxes)]
+        faces = [tuple(float(v) for v in b) for b in boxes]
+        placed: dict[int, Square] = {}
+        for i in sorted(range(len(boxes)), key=lambda k: -(faces[k][2] - faces[k][0])):
+            candidates = self._candidates(faces[i], frame_width, frame_height)
+            taken = [square_rect(s) for s in placed.values()]
+            others = [face for k, face in enumerate(faces) if k != i]
+
+            def cost(square: Square) -> tuple[float, float]:
+                rect = square_rect(square)
+                features = sum(overlap(rect, zone) for zone in zones)
+                crowding = sum(overlap(rect, r) for r in others + taken)
+                return features, crowding
+
+            free = [c for c in candidates if cost(c) == (0.0, 0.0)]
+            placed[i] = free[0] if free else min(candidates, key=cost)
+        return [placed[i] for i in range(len(boxes))]
+
+    def _candidates(self, face: Rect, width: int, height: int) -> list[Square]:
+        """Spots in order of preference: above the head, right, left, then badges at the box's corners."""
+        x1, y1, x2, y2 = face
+        face_w = max(x2 - x1, 1.0)
+        gap = self.gap * face_w
+        limit = float(min(width, height))
+        wanted, smallest = min(self.scale * face_w, limit), min(self.min_scale * face_w, limit)
+        spots: list[Square] = []
+        room_above = y1 - gap
+        if room_above >= smallest:
+            size = min(wanted, room_above)
+            spots.append(clamp_square((x1 + x2 - size) / 2, y1 - gap - size, size, width, height))
+        for room, x_of in ((width - x2 - gap, lambda s: x2 + gap), (x1 - gap, lambda s: x1 - gap - s)):
+            if room >= smallest:
+                size = min(wanted, room)
+                spots.append(clamp_square(x_of(size), max(y1, 0.0), size, width, height))
+        for share in (self.badge_scale, self.badge_scale * 0.6):
+            badge = max(min(share * face_w, limit), 12.0)
+            corners = ((x2 - badge / 2, y1 - badge / 2), (x1 - badge / 2, y1 - badge / 2), (x2 - badge, y1), (x1, y1),
+                       (x2 - badge / 2, y2 - badge / 2), (x1 - badge / 2, y2 - badge / 2), (x2 - badge, y2 - badge),
+                       (x1, y2 - badge))
+            spots += [clamp_square(x, y, badge, width, height) for x, y in corners]
+        return spots
