@@ -15,7 +15,7 @@ from confcam.render import STYLES, build_annotators, compose
 from confcam.render.colors import LABEL_COLORS
 from confcam.render.emoji import EmojiAnnotator
 from confcam.render.layout import EmojiLayout, feature_zone, overlap, square_rect
-from confcam.render.panel import BACKGROUND, PanelRenderer
+from confcam.render.panel import BACKGROUND, PanelRenderer, position_words, reading_order
 from confcam.render.ring import RingAnnotator
 from confcam.render.sprites import EmojiSprites
 from confcam.render.text import LabelAnnotator, label_text
@@ -248,11 +248,48 @@ def test_panel_says_nobody_is_in_view(sprites: EmojiSprites) -> None:
     assert np.any(panel != np.array(BACKGROUND, dtype=np.uint8)), "the message is written"
 
 
-def test_panel_keeps_people_in_track_id_order(sprites: EmojiSprites) -> None:
+def test_panel_cards_follow_the_faces_reading_order(tight_gallery: tuple[np.ndarray, Detections],
+                                                    sprites: EmojiSprites) -> None:
+    gallery, faces = tight_gallery
+    shuffled = faces[np.random.default_rng(0).permutation(len(faces))]
+    order = reading_order(shuffled.boxes)
+    centres = [((b[0] + b[2]) / 2, (b[1] + b[3]) / 2) for b in shuffled.boxes[order]]
+    tiles = [(int(y // 360), int(x // 640)) for x, y in centres]
+    assert tiles == sorted(tiles), "row by row from the top, left to right"
+    assert position_words(shuffled.boxes[order[0]], 1920, 1080) == "top left"
+    assert position_words(shuffled.boxes[order[4]], 1920, 1080) == "centre"
+    assert position_words(shuffled.boxes[order[-1]], 1920, 1080) == "bottom right"
     renderer = PanelRenderer(sprites=sprites)
-    forward = renderer.render(faces_at([FACE_BOX] * 2, ["happy", "sad"], [0.9, 0.9], [1, 2]))
-    swapped = renderer.render(faces_at([FACE_BOX] * 2, ["sad", "happy"], [0.9, 0.9], [2, 1]))
-    assert np.array_equal(forward, swapped)
+    panel = renderer.render(shuffled, CLASS_NAMES, gallery, now=0.0)
+    assert count_cards(panel, renderer) == 9
+
+
+def test_panel_cards_show_a_live_thumbnail_of_their_face(frames: list[np.ndarray], sprites: EmojiSprites) -> None:
+    renderer = PanelRenderer(sprites=sprites)
+    faces = faces_at([FACE_BOX], ["happy"], [0.9], [3])
+    with_face = renderer.render(faces, CLASS_NAMES, frames[0], now=0.0)
+    later = renderer.render(faces, CLASS_NAMES, frames[3], now=0.1)
+    side, top, left = renderer.thumbnail_side, renderer.card_top(0), renderer.margin + 5 + renderer.margin
+    thumb = with_face[top + renderer.margin : top + renderer.margin + side, left : left + side]
+    x1, y1, x2, y2 = FACE_BOX
+    assert thumb.std() > 20, "a picture, not a flat card"
+    assert not np.array_equal(thumb, later[top + renderer.margin : top + renderer.margin + side, left : left + side]), \
+        "the thumbnail follows the face"
+
+
+def test_a_card_of_a_face_that_left_fades_out_in_place_then_goes(frames: list[np.ndarray], sprites: EmojiSprites) -> None:
+    renderer = PanelRenderer(sprites=sprites, fade_seconds=1.0)
+    left_box, right_box = (40.0, 100.0, 200.0, 260.0), (400.0, 100.0, 560.0, 260.0)
+    both = faces_at([left_box, right_box], ["happy", "sad"], [0.9, 0.9], [1, 2])
+    full = renderer.render(both, CLASS_NAMES, frames[0], now=0.0)
+    top, bottom = renderer.card_top(0), renderer.card_top(0) + renderer.card_height
+    only_right = faces_at([right_box], ["sad"], [0.9], [2])
+    fading = renderer.render(only_right, CLASS_NAMES, frames[0], now=0.5)
+    assert count_cards(fading, renderer) == 2, "the departed card stays in its place while it fades"
+    difference = np.abs(fading[top:bottom].astype(int) - np.array(BACKGROUND)).mean()
+    assert 0 < difference < np.abs(full[top:bottom].astype(int) - np.array(BACKGROUND)).mean(), "dimmer, not gone"
+    gone = renderer.render(only_right, CLASS_NAMES, frames[0], now=1.2)
+    assert count_cards(gone, renderer) == 1 and 1 not in renderer._people, "faded out, and its thumbnail dropped"
 
 
 def test_sprite_cache_stays_bounded_over_many_sizes() -> None:

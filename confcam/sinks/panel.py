@@ -41,7 +41,8 @@ class PanelSink(Sink):
             pass  # placement is a courtesy: the panel still works wherever the window manager puts it
 
     def write(self, result: Result) -> None:
-        self.window.show(self.renderer.render(result.faces, result.class_names))
+        frame = result.frame
+        self.window.show(self.renderer.render(result.faces, result.class_names, frame.image, frame.timestamp))
 
     def close(self, success: bool = True) -> None:
         self.window.close()
