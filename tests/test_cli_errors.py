@@ -54,6 +54,11 @@ CASES = {
         "near+far",
     ),
     "zero max frames": (["start", "--source", "sample", "--sink", "none", "--max-frames", "0"], "max-frames"),
+    "unknown steadiness name": (["analyze", "{clip}", "--steadiness", "sleepy"], "--steadiness"),
+    "zero steadiness seconds": (["start", "--source", "sample", "--sink", "none", "--steadiness", "0"], "--steadiness"),
+    "negative steadiness seconds": (["web", "--steadiness", "-1"], "--steadiness"),
+    "steadiness that is not a number": (["analyze", "{clip}", "--steadiness", "nan"], "--steadiness"),
+    "steadiness beyond reason": (["start", "--source", "sample", "--sink", "none", "--steadiness", "600"], "--steadiness"),
 }
 
 
