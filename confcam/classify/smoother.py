@@ -21,7 +21,7 @@ Nothing depends on the class list: any model's labels work.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -67,11 +67,11 @@ class SmootherConfig:
 class _FaceState:
     ema: np.ndarray
     """Smoothed probabilities."""
+    evidence: np.ndarray
+    """Per alternative (each class, then "uncertain" last): lead-seconds gathered against the shown label."""
     last_t: float
     shown: int = -1
     """Index of the shown class, or -1 for uncertain."""
-    evidence: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.float64))
-    """Per alternative (each class, then "uncertain" last): lead-seconds gathered against the shown label."""
 
 
 class ExpressionSmoother:
@@ -105,7 +105,7 @@ class ExpressionSmoother:
         state = self._states.get(track_id)
         if state is None:
             n = len(probs)
-            state = _FaceState(ema=np.full(n, 1.0 / n), last_t=t, evidence=np.zeros(n + 1))
+            state = _FaceState(ema=np.full(n, 1.0 / n), evidence=np.zeros(n + 1), last_t=t)
             self._states[track_id] = state
         dt = min(max(t - state.last_t, 0.0), cfg.max_step_s)
         state.last_t = t
