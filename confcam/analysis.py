@@ -12,6 +12,13 @@ from confcam.sinks.base import Sink
 from confcam.types import UNCERTAIN, Result
 
 
+def shown_label_changes(labels: list[str]) -> int:
+    """How often a face's shown label changes, to and from "uncertain" included; a new face's first label
+    (from "uncertain" while the smoother has no evidence yet) is its appearance, not a change."""
+    start = next((i for i, label in enumerate(labels) if label != UNCERTAIN), len(labels))
+    return sum(a != b for a, b in zip(labels[start:], labels[start + 1 :]))
+
+
 @dataclass
 class TrackTimeline:
     track_id: int

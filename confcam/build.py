@@ -62,10 +62,10 @@ def build_source(config: SourceConfig, window: int = 5) -> Source:
 
         return SampleSource(pace=config.pace, loop=config.loop)
     if kind is SourceKind.file:
-        from confcam.sources.image import ImageSource, is_image_path
+        from confcam.sources.image import NOMINAL_FPS, STILL_SECONDS, ImageSource, is_image_path
 
         if is_image_path(config.input):
-            return ImageSource(config.input, repeat=window)
+            return ImageSource(config.input, repeat=max(window, round(STILL_SECONDS * NOMINAL_FPS)))
         from confcam.sources.file import FileSource
 
         return FileSource(config.input, pace=config.pace, loop=config.loop)

@@ -10,7 +10,17 @@ from typing import Optional
 import typer
 
 from confcam import app as actions
-from confcam.config import PipelineConfig, SinkConfig, SinkKind, SourceConfig, SourceKind, Style, WebConfig, parse_region
+from confcam.config import (
+    PipelineConfig,
+    SinkConfig,
+    SinkKind,
+    SourceConfig,
+    SourceKind,
+    Style,
+    WebConfig,
+    parse_region,
+    parse_steadiness,
+)
 from confcam.errors import ConfcamError
 from confcam.train.commands import register as register_training_commands
 
@@ -29,6 +39,10 @@ MODEL_HELP = "Expression model: a name from `confcam models list` or a path to a
 DETECTOR_HELP = (
     "Face detector: a name from `confcam models list`, a path, or NEAR+FAR (default blazeface-short+blazeface-full: "
     "whole frame plus close looks at small faces). blazeface-short alone is fastest for one close-up face."
+)
+STEADINESS_HELP = (
+    "How steady the shown label is: calm, balanced (default) or quick, or a number of seconds (the averaging "
+    "time and the time a new label must lead; a clear change still shows sooner than a faint one)."
 )
 STYLE_HELP = "How to mark faces: emoji above the head, text label + confidence, coloured ring, or all."
 TOKEN_HELP = (
@@ -75,6 +89,7 @@ def start(
     model: Optional[str] = typer.Option(None, help=MODEL_HELP),
     detector: Optional[str] = typer.Option(None, help=DETECTOR_HELP),
     style: Style = typer.Option(Style.emoji, help=STYLE_HELP),
+    steadiness: Optional[str] = typer.Option(None, help=STEADINESS_HELP),
 ) -> None:
     """Label every face live and send the result to a virtual camera, the side panel, a window or a file.
 
@@ -91,7 +106,7 @@ def start(
         web=_with_token(WebConfig(port=port), token),
     )
     sink_config = SinkConfig(kinds=tuple(sink), output=output, events=events, device=device, backend=backend)
-    pipeline = PipelineConfig(model=model, detector=detector, style=style)
+    pipeline = PipelineConfig(model=model, detector=detector, style=style, smoother=parse_steadiness(steadiness))
     actions.start(source_config, sink_config, pipeline, max_frames=max_frames)
 
 
@@ -102,9 +117,10 @@ def analyze(
     model: Optional[str] = typer.Option(None, help=MODEL_HELP),
     detector: Optional[str] = typer.Option(None, help=DETECTOR_HELP),
     max_frames: Optional[int] = typer.Option(None, min=1, help="Analyse only the first N frames."),
+    steadiness: Optional[str] = typer.Option(None, help=STEADINESS_HELP),
 ) -> None:
     """Analyse a recording offline, as fast as the machine allows: per-person timeline and summary."""
-    pipeline = PipelineConfig(model=model, detector=detector)
+    pipeline = PipelineConfig(model=model, detector=detector, smoother=parse_steadiness(steadiness))
     actions.analyze(path, json_out=json_out, pipeline=pipeline, max_frames=max_frames)
 
 
@@ -155,10 +171,11 @@ def web(
     ),
     model: Optional[str] = typer.Option(None, help=MODEL_HELP),
     style: Style = typer.Option(Style.emoji, help=STYLE_HELP),
+    steadiness: Optional[str] = typer.Option(None, help=STEADINESS_HELP),
 ) -> None:
     """Serve the browser demo: camera or shared tab in, labelled video and a panel of people back."""
     config = _with_token(WebConfig(host=host, port=port, max_sessions=max_sessions), token)
-    actions.web(config, pipeline=PipelineConfig(model=model, style=style))
+    actions.web(config, pipeline=PipelineConfig(model=model, style=style, smoother=parse_steadiness(steadiness)))
 
 
 def _with_token(config: WebConfig, token: str | None) -> WebConfig:

@@ -5,10 +5,11 @@ from __future__ import annotations
 import re
 import secrets
 from dataclasses import dataclass, field
+import math
 from enum import Enum
 from pathlib import Path
 
-from confcam.classify.smoother import SmootherConfig
+from confcam.classify.smoother import STEADINESS_PRESETS, SmootherConfig
 from confcam.detect.focus import FocusConfig
 from confcam.errors import ConfcamError
 from confcam.track.tracker import TrackerConfig
@@ -138,3 +139,24 @@ def parse_region(text: str | None) -> tuple[int, int, int, int] | None:
     if w <= 0 or h <= 0 or x < 0 or y < 0:
         raise ConfcamError(f"--region needs x, y >= 0 and width, height > 0 (got {text!r})")
     return x, y, w, h
+
+
+MAX_STEADINESS_S = 10.0
+"""Beyond this a label would trail a whole sentence; a typo, not a wish."""
+
+
+def parse_steadiness(text: str | None) -> SmootherConfig:
+    """'calm' | 'balanced' | 'quick' | seconds -> the smoother's config; a one-line error for anything else."""
+    if text is None:
+        return SmootherConfig()
+    name = text.strip().lower()
+    if name in STEADINESS_PRESETS:
+        return SmootherConfig.preset(name)
+    choices = ", ".join(STEADINESS_PRESETS)
+    try:
+        seconds = float(name)
+    except ValueError:
+        raise ConfcamError(f"--steadiness must be one of {choices} or a number of seconds (got {text!r})") from None
+    if not (math.isfinite(seconds) and 0 < seconds <= MAX_STEADINESS_S):
+        raise ConfcamError(f"--steadiness in seconds must be above 0 and at most {MAX_STEADINESS_S:g} (got {text!r})")
+    return SmootherConfig.from_seconds(seconds)

@@ -62,7 +62,7 @@ class FacePipeline:
             return faces
         self.tracker.push(faces.track_ids, self.cropper.crop(frame.image, faces))
         probs = self.model.predict(self.tracker.windows(faces.track_ids))
-        smoothed, labels, confidences = self.smoother.update(faces.track_ids, probs)
+        smoothed, labels, confidences = self.smoother.update(faces.track_ids, probs, frame.timestamp)
         self.times.stop("classify", t2)
         return faces.with_fields(probs=probs, smoothed=smoothed, labels=labels, confidences=confidences)
 

@@ -34,6 +34,7 @@ from confcam.train.report import EvalReport, latency_ms_per_face, onnx_params  #
 
 FER2013 = REPO.parent / "shared" / "data" / "fer2013" / "fer2013_train_publictest.npz"
 FERPLUS = FER2013.parent / "ferplus_votes.npz"
+VIDEOS = REPO.parent / "shared" / "data" / "videos"
 HARD_CLASSES = ("angry", "disgust", "fear")
 """The classes the published model recalls worst; the recognition issue asks each to improve."""
 CHANGE_SPAN = 4
@@ -64,6 +65,8 @@ def video_scores(model: ExpressionModel, caches: list[Path]) -> dict[str, float]
     for path in caches:
         cached = CachedWindows.load(path)
         tracks, same_face = face_order(path)
+        with np.load(path) as data:
+            times = data["last_frames"] / clip_fps(path)
         x = np.stack([resize_faces(w, size) for w in cached.x[:, -t:]]).astype(np.float32) / 255.0
         probs = np.concatenate([model.predict(x[i : i + 256]) for i in range(0, len(x), 256)])
         predicted = to_labels[probs.argmax(1)]
@@ -75,7 +78,7 @@ def video_scores(model: ExpressionModel, caches: list[Path]) -> dict[str, float]
         agree_changing += int(right[moving].sum())
         changing += int(moving.sum())
         smoother = ExpressionSmoother(model.info.labels)
-        shown = np.array([smoother.update(tracks[i : i + 1], probs[i : i + 1])[1][0] for i in range(len(probs))])
+        shown = np.array([smoother.update(tracks[i : i + 1], probs[i : i + 1], times[i])[1][0] for i in range(len(probs))])
         flips += changes(predicted, same_face)
         shown_flips += changes(shown, same_face)
         pairs += int(same_face.sum())
@@ -99,6 +102,15 @@ def face_order(path: Path) -> tuple[np.ndarray, np.ndarray]:
     with np.load(path) as data:
         tracks, frames = data["track_ids"], data["last_frames"]
     return tracks, (tracks[1:] == tracks[:-1]) & (frames[1:] == frames[:-1] + 1)
+
+
+def clip_fps(path: Path) -> float:
+    """The frame rate of the shared clip a cache file was cut from, so the smoother gets real seconds."""
+    import av
+
+    clip = next(VIDEOS.glob(f"{path.stem.rsplit('-', 1)[0]}.*"))
+    with av.open(str(clip)) as container:
+        return float(container.streams.video[0].average_rate)
 
 
 def changes(labels: np.ndarray, same_face: np.ndarray) -> int:

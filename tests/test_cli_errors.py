@@ -59,6 +59,11 @@ CASES = {
     "web zero sessions": (["web", "--max-sessions", "0"], "--max-sessions"),
     "web port out of range": (["web", "--port", "70000"], "--port"),
     "webrtc source token too short": (["start", "--source", "webrtc", "--sink", "none", "--token", "abc"], "--token"),
+    "unknown steadiness name": (["analyze", "{clip}", "--steadiness", "sleepy"], "--steadiness"),
+    "zero steadiness seconds": (["start", "--source", "sample", "--sink", "none", "--steadiness", "0"], "--steadiness"),
+    "negative steadiness seconds": (["web", "--steadiness", "-1"], "--steadiness"),
+    "steadiness that is not a number": (["analyze", "{clip}", "--steadiness", "nan"], "--steadiness"),
+    "steadiness beyond reason": (["start", "--source", "sample", "--sink", "none", "--steadiness", "600"], "--steadiness"),
 }
 
 

@@ -60,8 +60,9 @@ def test_a_photo_is_analysed_as_a_still_clip(tmp_path):
     assert main(["analyze", str(photo), "--json", str(out)]) == 0
     doc = json.loads(out.read_text())
     assert len(doc["tracks"]) == 1
-    labels = {f["label"] for f in doc["tracks"][0]["frames"]}
-    assert len(labels) == 1
+    labels = [f["label"] for f in doc["tracks"][0]["frames"]]
+    assert labels[0] == "uncertain" and labels[-1] in LABELS
+    assert set(labels[labels.index(labels[-1]) :]) == {labels[-1]}
 
 
 def test_events_sink_writes_one_line_per_frame(tmp_path):

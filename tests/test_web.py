@@ -84,10 +84,14 @@ class Peer:
     def tracked(self) -> list[tuple[float, dict]]:
         return [(t, m) for t, m in self.messages if m["tracks"]]
 
-    async def wait_for(self, frames_after_tracked: int, timeout: float) -> None:
+    def labelled(self) -> list[tuple[float, dict]]:
+        """Messages whose first face shows a class (a new face is "uncertain" until the smoother has evidence)."""
+        return [(t, m) for t, m in self.tracked() if m["tracks"][0]["label"] not in (None, UNCERTAIN)]
+
+    async def wait_for(self, frames_after_tracked: int, timeout: float, labelled: bool = False) -> None:
         deadline = time.perf_counter() + timeout
         while time.perf_counter() < deadline:
-            tracked = self.tracked()
+            tracked = self.labelled() if labelled else self.tracked()
             if tracked and sum(1 for t, _ in self.frames if t > tracked[0][0]) >= frames_after_tracked:
                 return
             await asyncio.sleep(0.1)
@@ -146,14 +150,14 @@ def test_returned_video_carries_the_overlay_where_predictions_put_the_face(serve
         player = MediaPlayer(str(path))
         peer = Peer(player.video)
         await peer.connect(server.url)
-        await peer.wait_for(frames_after_tracked=15, timeout=20)
+        await peer.wait_for(frames_after_tracked=15, timeout=20, labelled=True)
         await peer.close()
         player.video.stop()
         return peer
 
     peer = asyncio.run(scenario())
-    tracked = peer.tracked()
-    assert tracked, f"no predictions with a tracked face in {len(peer.messages)} messages"
+    tracked = peer.labelled()
+    assert tracked, f"no predictions with a labelled face in {len(peer.messages)} messages"
     height, width = originals[0].shape[:2]
     late = [(t, f) for t, f in peer.frames if t > tracked[0][0] + 0.3]
     assert late, "no annotated frame came back after the face was tracked"

@@ -1,55 +1,96 @@
-"""ExpressionSmoother: per-face EMA over probabilities plus hysteresis, so the shown label does not flicker.
+"""ExpressionSmoother: per-face evidence over time, so the shown label is steady yet follows real changes.
 
-Users hate a label that flickers more than one that is a little late, so a new label must lead the
-shown one by a margin for several frames before it replaces it; below a confidence threshold the face
-shows "uncertain" instead of a guess.
+Users hate a label that flickers more than one that is a little late, but a label that lags a clear
+change is wrong too. Everything here is in seconds, not frames, so a 5 FPS screen capture and a 30 FPS
+file behave alike:
+
+- each face's probabilities are averaged exponentially with a time constant (each frame weighs by the
+  time it covers);
+- every alternative to the shown label (another class, or "uncertain") gathers evidence: the integral
+  over time of how far it leads, beyond a margin (a CUSUM change detector). The label changes when that
+  evidence reaches `hold_s` seconds at `reference_lead`, so a strong, confident change switches sooner
+  than a weak one, and a lead that comes and goes drains again;
+- "uncertain" has its own hysteresis: a face enters it when its shown class falls below
+  `exit_threshold` and leaves it only when a class rises above `enter_threshold`;
+- a face that just appeared starts from no evidence (a uniform average, "uncertain") and gets its first
+  label once the evidence is there.
+
+Nothing depends on the class list: any model's labels work.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
 
 from confcam.types import UNCERTAIN
 
+STEADINESS_PRESETS: dict[str, float] = {"calm": 1.0, "balanced": 0.5, "quick": 0.25}
+"""The one scale (seconds) behind each --steadiness name; see SmootherConfig.from_seconds."""
+
 
 @dataclass(frozen=True)
 class SmootherConfig:
-    alpha: float = 0.35
-    """Weight of the newest probabilities in the EMA (1.0 = no smoothing)."""
-    threshold: float = 0.40
-    """Below this smoothed confidence the face shows "uncertain"."""
-    margin: float = 0.08
-    """A challenger must beat the shown label's smoothed probability by this much..."""
-    hold_frames: int = 3
-    """...for this many consecutive frames before the shown label changes."""
+    time_constant_s: float = STEADINESS_PRESETS["balanced"]
+    """Time constant of the exponential average of each face's probabilities."""
+    hold_s: float = STEADINESS_PRESETS["balanced"]
+    """How long a challenger leading by `reference_lead` (beyond the margin) must lead to be shown."""
+    reference_lead: float = 0.25
+    """The lead at which a challenger needs exactly `hold_s`; twice that lead needs half the time."""
+    margin: float = 0.05
+    """A challenger's smoothed probability must beat the shown label's by this before it gathers evidence."""
+    enter_threshold: float = 0.45
+    """Leaving "uncertain": a class's smoothed probability must rise above this."""
+    exit_threshold: float = 0.35
+    """Entering "uncertain": the shown class's smoothed probability falls below this."""
+    max_step_s: float = 0.5
+    """One frame never counts for more than this (a face unseen for a while is not judged on one frame)."""
+
+    @classmethod
+    def from_seconds(cls, seconds: float) -> SmootherConfig:
+        """One knob: the averaging time constant and the hold time both scale with it."""
+        return cls(time_constant_s=seconds, hold_s=seconds)
+
+    @classmethod
+    def preset(cls, name: str) -> SmootherConfig:
+        return cls.from_seconds(STEADINESS_PRESETS[name])
+
+    @property
+    def evidence_needed(self) -> float:
+        """Lead-seconds an alternative must gather (hold_s at reference_lead)."""
+        return self.hold_s * self.reference_lead
 
 
 @dataclass
 class _FaceState:
     ema: np.ndarray
-    shown: int
+    """Smoothed probabilities."""
+    evidence: np.ndarray
+    """Per alternative (each class, then "uncertain" last): lead-seconds gathered against the shown label."""
+    last_t: float
+    shown: int = -1
     """Index of the shown class, or -1 for uncertain."""
-    challenger: int = -1
-    streak: int = 0
 
 
 class ExpressionSmoother:
     """Keeps one small state per track id; forget() drops it when the track ends."""
 
     def __init__(self, class_names: tuple[str, ...], config: SmootherConfig = SmootherConfig()) -> None:
-        self.class_names = class_names
+        self.class_names = tuple(class_names)
         self.config = config
         self._states: dict[int, _FaceState] = {}
 
-    def update(self, track_ids: np.ndarray, probs: np.ndarray) -> tuple[np.ndarray, list[str], np.ndarray]:
-        """Fold one frame's probabilities in; returns (smoothed, shown labels, confidences)."""
+    def update(
+        self, track_ids: np.ndarray, probs: np.ndarray, timestamp: float
+    ) -> tuple[np.ndarray, list[str], np.ndarray]:
+        """Fold one frame's probabilities in at `timestamp` (seconds); returns (smoothed, shown labels, confidences)."""
         smoothed = np.empty_like(probs, dtype=np.float32)
         labels: list[str] = []
         confidences = np.empty(len(track_ids), dtype=np.float32)
-        for row, track_id in enumerate(track_ids.tolist()):
-            state = self._step(track_id, probs[row])
+        for row, track_id in enumerate(np.asarray(track_ids).tolist()):
+            state = self._step(track_id, np.asarray(probs[row], dtype=np.float64), float(timestamp))
             smoothed[row] = state.ema
             if state.shown < 0:
                 labels.append(UNCERTAIN)
@@ -59,37 +100,43 @@ class ExpressionSmoother:
                 confidences[row] = float(state.ema[state.shown])
         return smoothed, labels, confidences
 
-    def _step(self, track_id: int, probs: np.ndarray) -> _FaceState:
+    def _step(self, track_id: int, probs: np.ndarray, t: float) -> _FaceState:
         cfg = self.config
         state = self._states.get(track_id)
         if state is None:
-            ema = probs.astype(np.float32).copy()
-            best = int(ema.argmax())
-            state = _FaceState(ema=ema, shown=best if ema[best] >= cfg.threshold else -1)
+            n = len(probs)
+            state = _FaceState(ema=np.full(n, 1.0 / n), evidence=np.zeros(n + 1), last_t=t)
             self._states[track_id] = state
+        dt = min(max(t - state.last_t, 0.0), cfg.max_step_s)
+        state.last_t = t
+        if dt == 0.0:
             return state
-
-        state.ema = (1.0 - cfg.alpha) * state.ema + cfg.alpha * probs.astype(np.float32)
-        best = int(state.ema.argmax())
-        top = float(state.ema[best])
-        if top < cfg.threshold:
-            candidate = -1
-        elif state.shown < 0:
-            candidate = best if top >= cfg.threshold + cfg.margin / 2 else -1
-        elif best != state.shown and top >= state.ema[state.shown] + cfg.margin:
-            candidate = best
-        else:
-            candidate = state.shown
-
-        if candidate == state.shown:
-            state.challenger, state.streak = -1, 0
-        elif candidate == state.challenger:
-            state.streak += 1
-        else:
-            state.challenger, state.streak = candidate, 1
-        if state.streak >= cfg.hold_frames:
-            state.shown, state.challenger, state.streak = candidate, -1, 0
+        # The frame's probabilities are taken to hold over the time since the previous frame; the average
+        # then moves exponentially towards them, and each alternative's lead is integrated exactly over it.
+        decay = math.exp(-dt / cfg.time_constant_s)
+        before = self._advantages(state.ema, state.shown)
+        after = self._advantages(probs, state.shown)
+        gained = after * dt + (before - after) * cfg.time_constant_s * (1.0 - decay)
+        state.ema = probs + (state.ema - probs) * decay
+        state.evidence = np.maximum(state.evidence + gained, 0.0)
+        best = int(state.evidence.argmax())
+        if state.evidence[best] >= cfg.evidence_needed:
+            state.shown = -1 if best == len(probs) else best
+            state.evidence[:] = 0.0
         return state
+
+    def _advantages(self, ema: np.ndarray, shown: int) -> np.ndarray:
+        """How far each alternative (classes, then "uncertain") leads the shown label; affine in `ema`."""
+        cfg = self.config
+        out = np.empty(len(ema) + 1)
+        if shown < 0:
+            out[:-1] = ema - cfg.enter_threshold
+            out[-1] = -1.0
+        else:
+            out[:-1] = ema - ema[shown] - cfg.margin
+            out[shown] = -1.0
+            out[-1] = cfg.exit_threshold - ema[shown]
+        return out
 
     def forget(self, track_ids: list[int]) -> None:
         for track_id in track_ids:

@@ -17,6 +17,9 @@ IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", 
 
 NOMINAL_FPS = 30.0
 """The still is presented at this rate, so temporal windows see a steady clip."""
+STILL_SECONDS = 2.0
+"""How long a photo lasts as a clip: the smoother shows a new face as "uncertain" until it has gathered
+evidence over time, so a photo needs a couple of seconds to get its label."""
 
 
 def is_image_path(path: str | Path) -> bool:
