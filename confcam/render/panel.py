@@ -51,13 +51,14 @@ def reading_order(boxes: np.ndarray) -> list[int]:
 
 @dataclass
 class _Person:
-    """What the panel keeps of one person between frames: their last card and thumbnail, and when
-    they left (None while in view), so a departed card fades out in place instead of jumping the list."""
+    """What the panel keeps of one person between frames: their last card and thumbnail, and when they
+    were last seen; a person no longer in view fades out in place instead of jumping the list."""
 
     key: CardKey
     box: np.ndarray
     thumbnail: np.ndarray | None
-    left_at: float | None = None
+    seen_at: float
+    gone: bool = False
 
 
 class PanelRenderer:
@@ -106,7 +107,7 @@ class PanelRenderer:
         positions, now (seconds) times the fading of people who left."""
         now = time.monotonic() if now is None else now
         self._update(faces, image, now)
-        shown = [p for p in self._people.values() if p.left_at is None or now - p.left_at < self.fade_seconds]
+        shown = list(self._people.values())
         panel = self._background(self.height_for(len(shown)))
         if not shown:
             self._message(panel, "Nobody in view")
@@ -118,8 +119,8 @@ class PanelRenderer:
             if person.thumbnail is not None:
                 top = (self.card_height - self.thumbnail_side) // 2
                 card[top : top + self.thumbnail_side, 5 + self.margin : 5 + self.margin + self.thumbnail_side] = person.thumbnail
-            if person.left_at is not None:
-                fade = min(max((now - person.left_at) / self.fade_seconds, 0.0), 1.0)
+            if person.gone:
+                fade = min(max((now - person.seen_at) / self.fade_seconds, 0.0), 1.0)
                 card = cv2.addWeighted(card, 1.0 - fade, np.full_like(card, BACKGROUND), fade, 0.0)
             top = self.card_top(slot)
             panel[top : top + self.card_height, self.margin : self.width - self.margin] = card
@@ -133,14 +134,13 @@ class PanelRenderer:
             where = position_words(box, width, height) if image is not None else ""
             thumbnail = self._thumbnail(image, box) if image is not None else None
             self._people[person_id] = _Person((person_id, label, percent, where), np.asarray(box, np.float32).copy(),
-                                              thumbnail)
+                                              thumbnail, now)
         present = set(ids)
         for person_id, person in list(self._people.items()):
             if person_id in present:
                 continue
-            if person.left_at is None:
-                person.left_at = now
-            elif now - person.left_at >= self.fade_seconds:
+            person.gone = True
+            if now - person.seen_at >= self.fade_seconds:
                 del self._people[person_id]
 
     def _thumbnail(self, image: np.ndarray, box: np.ndarray) -> np.ndarray | None:
