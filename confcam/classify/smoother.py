@@ -12,8 +12,10 @@ file behave alike:
   than a weak one, and a lead that comes and goes drains again;
 - "uncertain" has its own hysteresis: a face enters it when its shown class falls below
   `exit_threshold` and leaves it only when a class rises above `enter_threshold`;
-- a face that just appeared starts from no evidence (a uniform average, "uncertain") and gets its first
-  label once the evidence is there.
+- a face that just appeared shows "uncertain" and starts from no evidence, its average from its first
+  reading; it gets its first label once a class has led for long enough (a clear face in about a quarter
+  of a second at the balanced preset, an ambiguous one later or not at all), so a short clip or a photo
+  still ends with a reading.
 
 Nothing depends on the class list: any model's labels work.
 """
@@ -104,8 +106,7 @@ class ExpressionSmoother:
         cfg = self.config
         state = self._states.get(track_id)
         if state is None:
-            n = len(probs)
-            state = _FaceState(ema=np.full(n, 1.0 / n), evidence=np.zeros(n + 1), last_t=t)
+            state = _FaceState(ema=probs.copy(), evidence=np.zeros(len(probs) + 1), last_t=t)
             self._states[track_id] = state
         dt = min(max(t - state.last_t, 0.0), cfg.max_step_s)
         state.last_t = t
