@@ -122,9 +122,15 @@ class Track:
     fps: float
 
     @classmethod
-    def from_json(cls, clip: str, track: dict, fps: float) -> Track:
-        return cls(clip, np.array([f["probs"] for f in track["frames"]], dtype=np.float64),
-                   np.array([f["frame"] for f in track["frames"]]), fps)
+    def all_from_json(cls, clip: str, doc: dict) -> list[Track]:
+        """Every face track of an `analyze --json` document (its per-frame records grouped by track id)
+        seen in at least two frames."""
+        rows: dict[int, list[tuple[int, list[float]]]] = {}
+        for frame in doc["frames"]:
+            for face in frame["tracks"]:
+                rows.setdefault(face["id"], []).append((frame["frame"], face["probs"]))
+        return [cls(clip, np.array([p for _, p in r], dtype=np.float64), np.array([f for f, _ in r]), doc["fps"])
+                for r in rows.values() if len(r) >= 2]
 
     @property
     def times(self) -> np.ndarray:
@@ -198,7 +204,7 @@ def measure(videos: list[Path], model: str | None, cache: Path) -> tuple[list[di
         doc = analyse_clip(video, model, cache)
         model_name = doc["model"]
         labels = tuple(doc["labels"])
-        tracks = [Track.from_json(video.stem, t, doc["fps"]) for t in doc["tracks"] if len(t["frames"]) >= 2]
+        tracks = Track.all_from_json(video.stem, doc)
         onsets = [o for t in tracks for o in onsets_of(t, labels)]
         row = {"clip": video.name, "faces": len(tracks), "seconds": sum(t.minutes for t in tracks) * 60, "onsets": len(onsets)}
         for name, config in columns.items():

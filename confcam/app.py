@@ -10,12 +10,12 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from confcam.analysis import PersonSummary, TimelineSink
+from confcam.analysis import AnalysisJsonSink, PersonSummary, TimelineSink
 from confcam.build import build_annotators, build_pipeline, build_sinks, build_source, default_sink_kinds, has_display
 from confcam.classify.registry import ModelRegistry
 from confcam.config import PipelineConfig, SinkConfig, SinkKind, SourceConfig, SourceKind, WebConfig
 from confcam.errors import ConfcamError
-from confcam.fileio import check_writable, write_json
+from confcam.fileio import check_writable, refuse_overwriting, write_json
 from confcam.paths import sample_clip
 from confcam.runner import Runner, RunStats
 from confcam.sinks.base import Sink
@@ -77,6 +77,7 @@ def print_summary(people: list[PersonSummary]) -> None:
 
 def demo(output: Path, pipeline: PipelineConfig, show: bool | None) -> None:
     """The bundled clip through the whole product, to a file (and a window when there is a display)."""
+    refuse_overwriting({"the sample clip": sample_clip()}, {"--output": output})
     source_config = SourceConfig(kind=SourceKind.sample, pace=False)
     show = has_display() if show is None else show
     kinds = (SinkKind.file,) + ((SinkKind.window,) if show else ())
@@ -90,6 +91,7 @@ def demo(output: Path, pipeline: PipelineConfig, show: bool | None) -> None:
 
 
 def start(source: SourceConfig, sinks: SinkConfig, pipeline: PipelineConfig, max_frames: int | None) -> None:
+    refuse_overwriting({"--input": source.input}, {"--output": sinks.output, "--events": sinks.events})
     if not sinks.kinds:
         kinds, why = default_sink_kinds()
         sinks = replace(sinks, kinds=kinds)
@@ -106,29 +108,39 @@ def start(source: SourceConfig, sinks: SinkConfig, pipeline: PipelineConfig, max
             runner.source.listen()
             console.print(f"open {runner.source.url} in a browser and press Start camera")
     stats = runner.run(on_started=lambda: console.print(banner))
+    if stats.source_ended:
+        console.print(f"confcam: the source ended: {stats.source_ended}; what was recorded is kept")
+    skipped = f", {runner.source.skipped_frames} damaged frames skipped" if runner.source.skipped_frames else ""
     console.print(
         f"{stats.frames} frames in {stats.elapsed_s:.1f} s: {stats.fps:.1f} FPS "
-        f"({stats.dropped} stale frames skipped), "
+        f"({stats.dropped} stale frames skipped{skipped}), "
         f"latency p50 {stats.latency_percentile(50):.0f} ms / p95 {stats.latency_percentile(95):.0f} ms"
     )
 
 
 def analyze(path: Path, json_out: Path | None, pipeline: PipelineConfig, max_frames: int | None) -> None:
+    """Streams the JSON as it goes; an interrupted run keeps a document marked partial and exits 128+signal."""
+    refuse_overwriting({"the input": path}, {"--json": json_out})
     if json_out is not None:
         check_writable(json_out)
     source_config = SourceConfig(kind=SourceKind.file, input=path, pace=False)
     timeline = TimelineSink()
     runner = _runner(source_config, pipeline, [timeline], max_frames, style_needed=False)
-    stats = _run_with_progress(runner, f"analysing {path.name}", _frame_total(runner.source, max_frames))
-    width, height = runner.source.size
-    fps = runner.source.fps
-    print_summary(timeline.summaries(fps))
-    console.print(f"{stats.frames} frames analysed at {stats.fps:.1f} FPS.")
     if json_out is not None:
-        write_json(
-            json_out,
-            timeline.to_json(input=str(path), fps=fps, width=width, height=height, model=runner.pipeline.model.info.name),
-        )
+        header = {"input": str(path), "model": runner.pipeline.model.info.name, "labels": list(runner.pipeline.class_names)}
+        runner.sinks.append(AnalysisJsonSink(json_out, header, timeline, runner.source))
+    stats = _run_with_progress(runner, f"analysing {path.name}", _frame_total(runner.source, max_frames))
+    print_summary(timeline.summaries(runner.source.fps))
+    skipped = runner.source.skipped_frames
+    console.print(
+        f"{stats.frames} frames analysed at {stats.fps:.1f} FPS"
+        + (f"; {skipped} damaged frames skipped." if skipped else ".")
+    )
+    if stats.interrupted is not None:
+        if json_out is not None:
+            console.print(f"Interrupted: wrote {json_out}, marked partial (\"complete\": false, {stats.frames} frames).")
+        raise stats.interrupted
+    if json_out is not None:
         console.print(f"Wrote {json_out}.")
 
 
@@ -150,9 +162,10 @@ def bench(video: Path | None, frames: int, warmup: int, json_out: Path | None, p
     from confcam.bench import STAGES, BenchReport, rss_mb
     from confcam.sinks.null import NullSink
 
+    clip = video or sample_clip()
+    refuse_overwriting({"the video": clip}, {"--json": json_out})
     if json_out is not None:
         check_writable(json_out)
-    clip = video or sample_clip()
     source_config = SourceConfig(kind=SourceKind.file, input=clip, pace=False, loop=True)
     runner = _runner(source_config, pipeline, [NullSink()], warmup + frames)
     runner.warmup = warmup
@@ -193,6 +206,7 @@ def evaluate(crops: Path, model: str | None, split: str | None, json_out: Path |
     from confcam.classify.evaluate import evaluate_npz
     from confcam.classify.model import ExpressionModel
 
+    refuse_overwriting({"the crops": crops, "--votes": votes}, {"--json": json_out})
     if json_out is not None:
         check_writable(json_out)
     expression_model = ExpressionModel(ModelRegistry().resolve(model, "expression").path, threads=2)

@@ -22,7 +22,11 @@ from confcam.config import (
     parse_steadiness,
 )
 from confcam.errors import ConfcamError
+from confcam.signals import StopSignals
 from confcam.train.commands import register as register_training_commands
+
+CUT_SHORT = 130
+"""What Typer returns for a command that a KeyboardInterrupt (Ctrl+C, or StopSignals' SIGTERM/SIGHUP) cut short."""
 
 cli = typer.Typer(
     name="confcam",
@@ -205,9 +209,13 @@ register_training_commands(cli)
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Every user mistake ends as one line on stderr and exit code 2, never a traceback."""
+    """Every user mistake ends as one line on stderr and exit code 2, never a traceback.
+
+    Ctrl+C, SIGTERM and SIGHUP stop a command cleanly (outputs finished or removed); a live run stopped
+    that way ends normally (0), a command cut short before it finished exits 128 + the signal's number."""
     try:
-        cli(args=argv, standalone_mode=False, prog_name="confcam")
+        with StopSignals() as signals:
+            code = cli(args=argv, standalone_mode=False, prog_name="confcam")
     except ConfcamError as error:
         print(f"confcam: error: {error}", file=sys.stderr)
         return 2
@@ -219,7 +227,9 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         print(f"confcam: error: {_usage_message(error)}", file=sys.stderr)
         return 2
-    return 0
+    if code == CUT_SHORT and signals.received is not None:
+        return signals.exit_code
+    return code if isinstance(code, int) else 0
 
 
 def _usage_message(error: typer.TyperException) -> str:

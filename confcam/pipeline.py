@@ -45,12 +45,15 @@ class FacePipeline:
         self.model = model
         self.smoother = smoother
         self.times = StageTimes()
+        self._size: tuple[int, int] | None = None
 
     @property
     def class_names(self) -> tuple[str, ...]:
         return self.model.info.labels
 
     def process(self, frame: Frame) -> Detections:
+        """Frames are handled at their own size; when it changes, tracks are rescaled and keep their ids."""
+        self._follow_size(frame.width, frame.height)
         t0 = self.times.start()
         found = self.detector.detect(frame.image)
         t1 = self.times.stop("detect", t0)
@@ -65,6 +68,13 @@ class FacePipeline:
         smoothed, labels, confidences = self.smoother.update(faces.track_ids, probs, frame.timestamp)
         self.times.stop("classify", t2)
         return faces.with_fields(probs=probs, smoothed=smoothed, labels=labels, confidences=confidences)
+
+    def _follow_size(self, width: int, height: int) -> None:
+        previous, self._size = self._size, (width, height)
+        if previous is None or previous == self._size:
+            return
+        self.tracker.rescale(width / previous[0], height / previous[1])
+        self.detector.reset()
 
     def reset(self) -> None:
         """Forget every face (e.g. when a looping clip restarts or a source changes)."""

@@ -37,6 +37,15 @@ def track_records(faces: Detections) -> list[dict[str, Any]]:
     return records
 
 
-def frame_record(index: int, t: float, faces: Detections) -> dict[str, Any]:
-    """{"frame", "t", "tracks": [...]}: one events line, one `predictions` message."""
-    return {"frame": int(index), "t": round(float(t), DIGITS), "tracks": track_records(faces)}
+def frame_record(index: int, t: float, faces: Detections, size: tuple[int, int] | None = None) -> dict[str, Any]:
+    """{"frame", "t", "tracks": [...]}: one events line, one `predictions` message.
+
+    t is the frame's presentation time in seconds (a file's pts), so variable-frame-rate recordings map
+    to real time. size [w, h] is the picture the boxes refer to; it is given where a stream may change
+    resolution mid-way (files, captures), so each frame's boxes say which size they belong to.
+    """
+    record: dict[str, Any] = {"frame": int(index), "t": round(float(t), DIGITS)}
+    if size is not None:
+        record["size"] = [int(size[0]), int(size[1])]
+    record["tracks"] = track_records(faces)
+    return record

@@ -11,10 +11,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from confcam.errors import SourceError
 from confcam.pipeline import FacePipeline
 from confcam.render.base import Annotator
 from confcam.sinks.base import Sink
 from confcam.sources.base import Source
+from confcam.signals import StopRequested
 from confcam.sources.latest import LatestFrameReader
 from confcam.types import Frame, Result
 
@@ -34,6 +36,10 @@ class RunStats:
     faces: deque[int] = field(default_factory=lambda: deque(maxlen=_KEPT_SAMPLES))
     """Faces shown per frame."""
     stage_ms: dict[str, deque[float]] = field(default_factory=dict)
+    interrupted: StopRequested | None = None
+    """Set when Ctrl+C, SIGTERM or SIGHUP stopped the run; the sinks' outputs were finished all the same."""
+    source_ended: str | None = None
+    """Why a live source went away mid-run (window closed, peer left, camera unplugged); what was recorded is kept."""
 
     @property
     def fps(self) -> float:
@@ -79,29 +85,42 @@ class Runner:
     def run(self, on_started: Callable[[], None] | None = None) -> RunStats:
         """Sinks are closed with success=False on any error, so no output is left half-written.
 
-        on_started runs once the source and sinks are open, so nothing is announced for a run that
-        cannot start."""
-        with ExitStack() as stack:
-            stack.enter_context(self.source)
-            width, height = self.source.size
-            for sink in self.sinks:
-                sink.open(width, height, self.source.fps)
-                stack.enter_context(sink)
-            read = self._reader(stack)
-            if on_started is not None:
-                on_started()
-            self._started = time.perf_counter()
-            try:
-                while not self._done():
-                    asked = time.perf_counter()
-                    frame = read()
-                    if frame is None:
-                        break
-                    self._step(frame, capture_ms=(time.perf_counter() - asked) * 1000)
-            except KeyboardInterrupt:
-                pass
-            self.stats.elapsed_s = time.perf_counter() - self._started
+        A stop (Ctrl+C, SIGTERM, SIGHUP) finishes the outputs, as does a live source that goes away
+        mid-run. on_started runs once the source and sinks are open, so nothing is announced for a
+        run that cannot start."""
+        try:
+            with ExitStack() as stack:
+                stack.enter_context(self.source)
+                width, height = self.source.size
+                for sink in self.sinks:
+                    stack.enter_context(sink)
+                    sink.open(width, height, self.source.fps)
+                read = self._reader(stack)
+                if on_started is not None:
+                    on_started()
+                self._started = time.perf_counter()
+                try:
+                    self._loop(read)
+                finally:
+                    self.stats.elapsed_s = time.perf_counter() - self._started
+        except KeyboardInterrupt as stop:
+            self.stats.interrupted = stop if isinstance(stop, StopRequested) else StopRequested()
         return self.stats
+
+    def _loop(self, read: Callable[[], Frame | None]) -> None:
+        while not self._done():
+            asked = time.perf_counter()
+            try:
+                frame = read()
+            except SourceError as lost:
+                if not self.source.is_live or self._seen == 0:
+                    raise
+                self.stats.source_ended = str(lost)
+                return
+            if frame is None:
+                self.stats.source_ended = self.source.end_reason
+                return
+            self._step(frame, capture_ms=(time.perf_counter() - asked) * 1000)
 
     def _reader(self, stack: ExitStack) -> Callable[[], Frame | None]:
         """Live sources are read on their own thread so the pipeline always takes the newest frame."""

@@ -38,17 +38,24 @@ def test_analyze_json_follows_the_contract(tmp_path):
     clip = video("single_face.mp4")
     assert main(["analyze", str(clip), "--json", str(out)]) == 0
     doc = json.loads(out.read_text())
-    assert {k: doc[k] for k in ("frames", "width", "height")} == {"frames": 72, "width": 640, "height": 360}
+    assert {k: doc[k] for k in ("frames_analysed", "frames_skipped", "width", "height", "complete")} == {
+        "frames_analysed": 72, "frames_skipped": 0, "width": 640, "height": 360, "complete": True
+    }
     assert doc["labels"] == LABELS and doc["model"] and doc["fps"] == pytest.approx(30, abs=0.1)
-    assert len(doc["tracks"]) == 1
-    track = doc["tracks"][0]
-    assert set(track) == {"id", "first_frame", "last_frame", "frames"}
-    assert len(track["frames"]) >= 0.9 * 72
-    for f in track["frames"]:
-        assert set(f) == {"frame", "box", "probs", "label", "confidence"}
-        assert len(f["box"]) == 4 and f["box"][2] > 20 and f["box"][3] > 20
-        assert sum(f["probs"]) == pytest.approx(1, abs=1e-3)
-        assert f["label"] in LABELS + ["uncertain"]
+    assert [f["frame"] for f in doc["frames"]] == list(range(72))
+    assert [f["t"] for f in doc["frames"]] == sorted(f["t"] for f in doc["frames"])
+    (person,) = doc["tracks"]
+    assert set(person) == {"id", "first_frame", "last_frame", "frames_seen", "seconds", "label", "shares"}
+    assert person["frames_seen"] >= 0.9 * 72 and person["label"] in LABELS
+    faces = [face for f in doc["frames"] for face in f["tracks"]]
+    assert len(faces) == person["frames_seen"]
+    for f in doc["frames"]:
+        assert set(f) == {"frame", "t", "size", "tracks"} and f["size"] == [640, 360]
+    for face in faces:
+        assert set(face) == {"id", "box", "probs", "label", "confidence"} and face["id"] == person["id"]
+        assert len(face["box"]) == 4 and face["box"][2] > 20 and face["box"][3] > 20
+        assert sum(face["probs"]) == pytest.approx(1, abs=1e-3)
+        assert face["label"] in LABELS + ["uncertain"]
 
 
 def test_a_photo_is_analysed_as_a_still_clip(tmp_path):
@@ -59,10 +66,11 @@ def test_a_photo_is_analysed_as_a_still_clip(tmp_path):
     out = tmp_path / "photo.json"
     assert main(["analyze", str(photo), "--json", str(out)]) == 0
     doc = json.loads(out.read_text())
+    assert (doc["width"], doc["height"]) == (640, 360)
     assert len(doc["tracks"]) == 1
-    labels = [f["label"] for f in doc["tracks"][0]["frames"]]
-    assert labels[0] == "uncertain" and labels[-1] in LABELS
-    assert set(labels[labels.index(labels[-1]) :]) == {labels[-1]}
+    labels = [face["label"] for f in doc["frames"] for face in f["tracks"]]
+    assert labels[0] == "uncertain" and labels[-1] in LABELS, "no evidence yet, then a reading"
+    assert set(labels[labels.index(labels[-1]) :]) == {labels[-1]}, "one steady label once it is there"
 
 
 def test_events_sink_writes_one_line_per_frame(tmp_path):

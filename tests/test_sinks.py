@@ -298,8 +298,9 @@ def test_events_sink_writes_one_json_line_per_frame_matching_the_contract(
     lines = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
     assert len(lines) == 11
     for line, result in zip(lines, results[:10]):
-        assert set(line) == {"frame", "t", "tracks"}
+        assert set(line) == {"frame", "t", "size", "tracks"}
         assert line["frame"] == result.frame.index
+        assert line["size"] == [result.frame.width, result.frame.height]
         assert line["t"] == pytest.approx(result.frame.timestamp, abs=1e-4)
         (track,) = line["tracks"]
         assert set(track) == {"id", "box", "label", "confidence", "probs"}
@@ -309,7 +310,7 @@ def test_events_sink_writes_one_json_line_per_frame_matching_the_contract(
         assert len(track["probs"]) == len(CLASS_NAMES)
         assert track["probs"] == pytest.approx(list(result.faces.probs[0]), abs=1e-4)
         assert all(p == round(p, 4) for p in track["probs"] + [track["confidence"]])
-    assert lines[-1] == {"frame": 99, "t": 4.1, "tracks": []}
+    assert lines[-1] == {"frame": 99, "t": 4.1, "size": [640, 360], "tracks": []}
 
 
 def test_events_of_unclassified_faces_have_null_label_and_probs(tmp_path: Path, clip: list[Frame]) -> None:

@@ -414,3 +414,58 @@ def test_webrtc_source_reports_problems_in_one_line(problem: str, expected: str)
     finally:
         source.close()
         blocker.close()
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def _send_then_leave(url: str, path: Path, seconds: float) -> threading.Thread:
+    """A browser that connects once the page listens, sends the clip for `seconds`, then closes its tab."""
+
+    async def sending() -> None:
+        deadline = time.monotonic() + 60
+        while True:
+            player = MediaPlayer(str(path))
+            peer = Peer(player.video)
+            try:
+                await peer.connect(url)
+                break
+            except aiohttp.ClientConnectionError:
+                player.video.stop()
+                await peer.close()
+                assert time.monotonic() < deadline, "the webrtc source never listened"
+                await asyncio.sleep(0.2)
+        await asyncio.sleep(seconds)
+        await peer.close()
+        player.video.stop()
+
+    thread = threading.Thread(target=lambda: asyncio.run(sending()), daemon=True)
+    thread.start()
+    return thread
+
+
+def test_when_the_browser_leaves_the_recording_is_kept_and_the_run_ends(tmp_path: Path, capsys) -> None:
+    from confcam.cli import main
+
+    port = _free_port()
+    out, events = tmp_path / "call.mp4", tmp_path / "call.jsonl"
+    sender = _send_then_leave(f"http://127.0.0.1:{port}/", video(CLIP), seconds=4.0)
+    started = time.monotonic()
+    code = main(["start", "--source", "webrtc", "--port", str(port), "--token", TOKEN, "--sink", "file", "--output",
+                 str(out), "--sink", "events", "--events", str(events)])
+    took = time.monotonic() - started
+    sender.join(10)
+    err = capsys.readouterr().err
+    assert code == 0, err
+    assert "the source ended: the browser stopped sending" in err
+    assert took < 30, "ended when the peer left, not by a timeout"
+    with av.open(str(out)) as container:
+        frames = sum(1 for _ in container.decode(video=0))
+    lines = events.read_text().splitlines()
+    assert frames >= 10 and len(lines) == frames
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["call.jsonl", "call.mp4"]

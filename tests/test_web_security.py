@@ -288,7 +288,8 @@ def test_a_new_peer_takes_over_only_once_connected(streaming_source: WebRtcSourc
         (second,) = source.server.webapp.sessions
         frames = [source.read() for _ in range(10)]
         assert second.live and second.stats.received >= 9, "at most one frame read after the take-over was the old peer's"
-        assert all(f is not None and f.image.shape == (360, 640, 3) for f in frames)
+        assert all(f is not None for f in frames)
+        assert frames[-1].image.shape == (480, 512, 3), "the new peer's frames come at their own size (sinks letterbox)"
     finally:
         stop.set()
         sender.join(10)

@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from contextlib import contextmanager
 
+import av
 import mss
 import numpy as np
 import pytest
@@ -422,3 +423,31 @@ def test_start_labels_the_face_in_a_meeting_window(player: subprocess.Popen, tmp
     assert len(tracked) >= 12
     x, y, w, h = tracked[-1][0]["box"]
     assert 0 < x and x + w < 640 and 0 < y and y + h < 360 and w > 100
+
+
+def test_closing_the_captured_window_keeps_the_recording(player: subprocess.Popen, tmp_path: Path, capsys) -> None:
+    """The meeting window closes mid-run: the mp4 and the events are finished, the run says why it ended."""
+    import json
+    import threading
+
+    from confcam.cli import main
+
+    out, events = tmp_path / "meeting.mp4", tmp_path / "meeting.jsonl"
+
+    def close_after_some_frames() -> None:
+        poll(lambda: any(p.stat().st_size > 20_000 for p in tmp_path.iterdir() if p.suffix == ".mp4"), 60.0)
+        player.kill()
+
+    closer = threading.Thread(target=close_after_some_frames, daemon=True)
+    closer.start()
+    args = ["start", "--source", "window", "--window-title", "zoom meeting", "--sink", "file", "--output", str(out),
+            "--sink", "events", "--events", str(events)]
+    assert main(args) == 0
+    closer.join(10)
+    err = capsys.readouterr().err
+    assert 'the source ended: window "Zoom Meeting" was closed' in err
+    lines = [json.loads(line) for line in events.read_text().splitlines()]
+    with av.open(str(out)) as container:
+        frames = sum(1 for _ in container.decode(video=0))
+    assert frames >= 5 and len(lines) == frames
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["meeting.jsonl", "meeting.mp4"]

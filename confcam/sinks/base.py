@@ -36,4 +36,5 @@ class Sink(ABC):
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        self.close(success=exc_type is None)
+        """A run stopped by Ctrl+C or SIGTERM/SIGHUP ended as the user asked: its outputs are finished."""
+        self.close(success=exc_type is None or issubclass(exc_type, KeyboardInterrupt))

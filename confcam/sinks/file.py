@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from fractions import Fraction
 from pathlib import Path
+from typing import BinaryIO
 
 import av
 import numpy as np
 
 from confcam.errors import SinkError
-from confcam.fileio import AtomicOutput
+from confcam.fileio import AtomicOutput, os_reason
+from confcam.render.fit import letterbox
 from confcam.sinks.base import Sink
 from confcam.types import Result
 
@@ -26,7 +28,9 @@ class FileSink(Sink):
     """Encodes results to a video file, timed by each frame's timestamp.
 
     Frames are timed by their own timestamps, so a live capture that dropped frames still plays
-    back at the real speed. yuv420p needs even sides, so an odd last row/column is cropped.
+    back at the real speed. yuv420p needs even sides, so an odd last row/column of a frame of the
+    opening size is cropped; a frame of another size (the stream changed resolution) is scaled to fit,
+    letterboxed, never cropped. A file that cannot be written (a full disk) fails the run with the reason.
     """
 
     name = "file"
@@ -36,8 +40,11 @@ class FileSink(Sink):
         self.codec = codec or pick_codec()
         self._output: AtomicOutput | None = None
         self._container: av.container.OutputContainer | None = None
+        self._handle: BinaryIO | None = None
+        """The file PyAV writes through: closed here even when a write failed (PyAV then keeps its own fd open)."""
         self._stream: av.video.stream.VideoStream | None = None
         self._size = (0, 0)
+        self._opened_size = (0, 0)
         self._first_time: float | None = None
         self._last_pts = -1
 
@@ -51,7 +58,8 @@ class FileSink(Sink):
         self._output = AtomicOutput(self.path, self.path.suffix)
         rate = Fraction(fps if fps > 0 else 30).limit_denominator(1001)
         try:
-            self._container = av.open(str(self._output.temp), mode="w", format=container_format)
+            self._handle = open(self._output.temp, "wb")
+            self._container = av.open(self._handle, mode="w", format=container_format)
             stream = self._container.add_stream(self.codec, rate=rate)
             stream.width, stream.height, stream.pix_fmt = even_w, even_h, "yuv420p"
             stream.time_base = TIME_BASE
@@ -61,24 +69,29 @@ class FileSink(Sink):
             else:
                 stream.bit_rate = 4_000_000
             self._stream = stream
-        except (av.FFmpegError, ValueError) as error:
+        except (av.FFmpegError, ValueError, OSError) as error:
             self._abort()
-            raise SinkError(f"cannot write video {self.path}: {error}") from None
+            raise SinkError(f"cannot write video {self.path}: {os_reason(error)}") from None
         self._size = (even_w, even_h)
+        self._opened_size = (width, height)
 
     def write(self, result: Result) -> None:
         if self._container is None or self._stream is None:
             raise SinkError("file sink written before open()")
-        width, height = self._size
-        image = np.ascontiguousarray(result.image[:height, :width])
-        frame = av.VideoFrame.from_ndarray(image, format="bgr24")
+        frame = av.VideoFrame.from_ndarray(self._fitted(result.image), format="bgr24")
         frame.pts = self._next_pts(result.frame.timestamp)
         frame.time_base = TIME_BASE
         try:
             for packet in self._stream.encode(frame):
                 self._container.mux(packet)
-        except av.FFmpegError as error:
-            raise SinkError(f"cannot write video {self.path}: {error}") from None
+        except (av.FFmpegError, OSError) as error:
+            raise SinkError(f"cannot write video {self.path}: {os_reason(error)}") from None
+
+    def _fitted(self, image: np.ndarray) -> np.ndarray:
+        width, height = self._size
+        if (image.shape[1], image.shape[0]) == self._opened_size:
+            return np.ascontiguousarray(image[:height, :width])
+        return letterbox(image, self._size)
 
     def _next_pts(self, timestamp: float) -> int:
         """pts from the frame's timestamp, nudged forward so it always increases."""
@@ -100,10 +113,16 @@ class FileSink(Sink):
                 for packet in self._stream.encode(None):
                     self._container.mux(packet)
                 self._container.close()
-        except av.FFmpegError as error:
+            if self._handle is not None:
+                self._handle.close()
+        except (av.FFmpegError, OSError) as error:
             self._abort()
-            raise SinkError(f"cannot write video {self.path}: {error}") from None
+            raise SinkError(f"cannot write video {self.path}: {os_reason(error)}") from None
+        except BaseException:
+            self._abort()
+            raise
         self._container = None
+        self._handle = None
         output, self._output = self._output, None
         output.commit()
 
@@ -111,9 +130,15 @@ class FileSink(Sink):
         if self._container is not None:
             try:
                 self._container.close()
-            except av.FFmpegError:
+            except (av.FFmpegError, OSError):
                 pass
             self._container = None
+        if self._handle is not None:
+            try:
+                self._handle.close()
+            except OSError:
+                pass
+            self._handle = None
         if self._output is not None:
             self._output.discard()
             self._output = None

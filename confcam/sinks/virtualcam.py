@@ -11,6 +11,7 @@ import pyvirtualcam
 from pyvirtualcam import PixelFormat
 
 from confcam.errors import SinkError
+from confcam.render.fit import letterbox
 from confcam.sinks.base import Sink
 from confcam.types import Result
 
@@ -116,12 +117,7 @@ class VirtualCameraSink(Sink):
     def write(self, result: Result) -> None:
         if self._camera is None:
             raise SinkError("virtual camera written before open()")
-        image = result.image
-        if (image.shape[1], image.shape[0]) != self._size:
-            width, height = self._size
-            raise SinkError(
-                f"frame size changed to {image.shape[1]}x{image.shape[0]}; the virtual camera is {width}x{height}"
-            )
+        image = letterbox(result.image, self._size)
         try:
             self._camera.send(np.ascontiguousarray(image))
         except Exception as error:  # the native backends raise RuntimeError when the device goes away

@@ -17,6 +17,10 @@ class Source(ABC):
     name: str = "source"
     _size: tuple[int, int] = (0, 0)
     _fps: float = 0.0
+    end_reason: str | None = None
+    """Why a live source ended by itself (the window was closed, the peer left); None otherwise."""
+    skipped_frames: int = 0
+    """Damaged frames the source could not decode and left out."""
 
     @abstractmethod
     def open(self) -> None:

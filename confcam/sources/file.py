@@ -2,7 +2,9 @@
 
 The first frame is decoded in open(), so a file that opens but cannot be decoded is reported there,
 and size() already reflects the rotation stored in the file (phone clips), which is applied to every
-frame.
+frame. Packets are decoded one by one, so a damaged packet in the middle of a file costs its frame
+(counted in skipped_frames), not the rest of the run. Each frame keeps its own size (a stream may
+change resolution) and its presentation time from the container's pts (variable frame rates).
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import av
 import numpy as np
 
 from confcam.errors import SourceError
+from confcam.fileio import check_input_file
 from confcam.sources.base import Source
 from confcam.types import Frame
 
@@ -68,6 +71,7 @@ class FileSource(Source):
         self._size = (width, height)
         self._index = 0
         self._loop_offset = 0.0
+        self.skipped_frames = 0
 
     def read(self) -> Frame | None:
         if self._frames is None:
@@ -108,14 +112,18 @@ class FileSource(Source):
         return self.pace
 
     def _check_path(self) -> None:
-        if not self.path.exists():
-            raise SourceError(f"{self.path}: no such file")
-        if self.path.is_dir():
-            raise SourceError(f"{self.path} is a directory, not a video file")
+        check_input_file(self.path, "a video file")
 
     def _decode(self) -> Iterator[av.VideoFrame]:
+        """Frames packet by packet: a packet the decoder rejects as damaged is counted and skipped."""
         assert self._container is not None and self._stream is not None
-        return self._container.decode(self._stream)
+        for packet in self._container.demux(self._stream):
+            try:
+                frames = packet.decode()
+            except av.InvalidDataError:
+                self.skipped_frames += 1
+                continue
+            yield from frames
 
     def _next_decoded(self) -> av.VideoFrame | None:
         assert self._frames is not None

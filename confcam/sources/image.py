@@ -10,6 +10,7 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from confcam.errors import SourceError
+from confcam.fileio import check_input_file
 from confcam.sources.base import Source
 from confcam.types import Frame
 
@@ -28,7 +29,10 @@ def is_image_path(path: str | Path) -> bool:
 
 
 class ImageSource(Source):
-    """`repeat` copies of one photo; each read returns its own array so callers may draw on it."""
+    """`repeat` copies of one photo; each read returns its own array so callers may draw on it.
+
+    size stays the photo's real width and height after close(), for the report written after the run.
+    """
 
     def __init__(self, path: str | Path, repeat: int, fps: float = NOMINAL_FPS) -> None:
         self.path = Path(path)
@@ -41,11 +45,9 @@ class ImageSource(Source):
     def open(self) -> None:
         if self.repeat < 1:
             raise SourceError(f"an image source needs at least 1 frame, not {self.repeat}")
-        if not self.path.exists():
-            raise SourceError(f"{self.path}: no such file")
-        if self.path.is_dir():
-            raise SourceError(f"{self.path} is a directory, not an image file")
+        check_input_file(self.path, "an image file")
         self._image = _read_bgr(self.path)
+        self._size = (int(self._image.shape[1]), int(self._image.shape[0]))
         self._index = 0
 
     def read(self) -> Frame | None:
@@ -62,12 +64,6 @@ class ImageSource(Source):
 
     def close(self) -> None:
         self._image = None
-
-    @property
-    def size(self) -> tuple[int, int]:
-        if self._image is None:
-            return (0, 0)
-        return (int(self._image.shape[1]), int(self._image.shape[0]))
 
     @property
     def frame_count(self) -> int:

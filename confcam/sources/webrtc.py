@@ -1,8 +1,10 @@
 """A browser (or any WebRTC peer) as a live source: `confcam start --source webrtc --sink virtualcam`.
 
-The page at the source's URL sends a camera or a shared tab; each decoded frame becomes a Frame.
+The page at the source's URL sends a camera or a shared tab; each decoded frame becomes a Frame at
+its own size (a peer may change resolution mid-stream; sinks fit the picture to their size).
 The newest connected peer wins, so reloading the page simply takes over; an offer without the token,
-or one that never connects, leaves the current peer's stream as it was.
+or one that never connects, leaves the current peer's stream as it was. When the peer that was
+sending goes away (the tab closes, the connection drops), the source ends, so what was recorded is kept.
 """
 
 from __future__ import annotations
@@ -11,7 +13,6 @@ import threading
 import time
 
 import av
-import cv2
 
 from confcam.errors import ConfcamError, SourceError
 from confcam.sources.base import Source
@@ -27,6 +28,7 @@ class _FrameSlot:
         self._condition = threading.Condition()
         self._item: tuple[av.VideoFrame, float] | None = None
         self._closed = False
+        self._ended = False
         self.dropped = 0
 
     def put(self, frame: av.VideoFrame, received_at: float) -> None:
@@ -37,12 +39,20 @@ class _FrameSlot:
             self._condition.notify_all()
 
     def take(self, timeout: float) -> tuple[av.VideoFrame, float] | None:
-        """The newest frame; None once closed; raises TimeoutError if nothing arrives in time."""
+        """The newest frame; None once closed or ended (after the last frame); TimeoutError if nothing arrives."""
         with self._condition:
-            if not self._condition.wait_for(lambda: self._item is not None or self._closed, timeout=timeout):
+            if not self._condition.wait_for(
+                lambda: self._item is not None or self._closed or self._ended, timeout=timeout
+            ):
                 raise TimeoutError
             item, self._item = self._item, None
             return None if self._closed else item
+
+    def end(self) -> None:
+        """The stream is over: the frame still waiting is handed over, then take() returns None."""
+        with self._condition:
+            self._ended = True
+            self._condition.notify_all()
 
     def close(self) -> None:
         with self._condition:
@@ -98,7 +108,8 @@ class WebRtcSource(Source):
         if self._server is not None:
             return
         self._slot = _FrameSlot()
-        app = WebApp(ForwardingSessions(self._slot.put, self.ice_timeout_s), self.web, single_peer=True)
+        sessions = ForwardingSessions(self._slot.put, self.ice_timeout_s, on_left=self._peer_left)
+        app = WebApp(sessions, self.web, single_peer=True)
         try:
             self._server = WebServer(app).start()
         except ConfcamError as error:
@@ -148,12 +159,18 @@ class WebRtcSource(Source):
     def dropped(self) -> int:
         return self._slot.dropped
 
+    def _peer_left(self) -> None:
+        """Called from the server's thread when the sending peer's connection closes (not when it is replaced).
+
+        Before any video arrived a page may simply be reloading, so the source keeps waiting then."""
+        if self._size is None:
+            return
+        self.end_reason = "the browser stopped sending (its tab closed or the connection dropped)"
+        self._slot.end()
+
     def _to_frame(self, video: av.VideoFrame, received_at: float) -> Frame:
-        """Frames keep the first frame's size, because sinks (a virtual camera) cannot change size mid-stream."""
+        """Frames keep their own size: the pipeline handles any size, sinks fit the picture to theirs."""
         image = video.to_ndarray(format="bgr24")
-        width, height = self.size
-        if image.shape[1] != width or image.shape[0] != height:
-            image = cv2.resize(image, (width, height), interpolation=cv2.INTER_AREA)
         frame = Frame(image=image, index=self._index, timestamp=received_at - self._opened_at, captured_at=received_at)
         self._index += 1
         return frame

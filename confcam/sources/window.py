@@ -43,6 +43,7 @@ import cv2
 import numpy as np
 
 from confcam.errors import SourceError
+from confcam.render.fit import letterbox
 from confcam.sources.base import LiveClock, Source
 from confcam.sources.capture import FramePacer, ScreenGrabber, require_display
 from confcam.types import Frame
@@ -406,6 +407,7 @@ class WindowSource(Source):
             place = self._system.place(self.window.handle)
         if place is None:
             self._ended = True
+            self.end_reason = f"{self.name} was closed"
             log.info("%s was closed; the source has ended", self.name)
             return None
         if place.visible or self._last is None:
@@ -439,22 +441,6 @@ class WindowSource(Source):
             oy, ox = top - place.y, left - place.x
             canvas[oy : oy + ph, ox : ox + pw] = pixels
         return letterbox(canvas, self._size)
-
-
-def letterbox(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """`image` scaled to fit (width, height) with its aspect ratio kept, centred on black."""
-    width, height = size
-    h, w = image.shape[:2]
-    if (w, h) == (width, height):
-        return image
-    scale = min(width / w, height / h)
-    new_w, new_h = max(1, round(w * scale)), max(1, round(h * scale))
-    interpolation = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
-    resized = cv2.resize(image, (new_w, new_h), interpolation=interpolation)
-    out = np.zeros((height, width, 3), dtype=np.uint8)
-    y, x = (height - new_h) // 2, (width - new_w) // 2
-    out[y : y + new_h, x : x + new_w] = resized
-    return out
 
 
 def _bounds(monitor: dict) -> tuple[int, int, int, int]:

@@ -172,6 +172,13 @@ class FaceTracker:
             return np.zeros((0, t, 0, 0), dtype=np.float32)
         return np.stack(out).astype(np.float32, copy=False)
 
+    def rescale(self, sx: float, sy: float) -> None:
+        """The frame size changed (a stream switched resolution): move every box with the picture, so
+        the same faces match their tracks and keep their ids."""
+        factors = np.array([sx, sy, sx, sy], dtype=np.float32)
+        for track in self._tracks:
+            track.box = track.box * factors
+
     def reset(self) -> None:
         self.ended = [t.track_id for t in self._tracks if t.confirmed]
         for track in self._tracks:

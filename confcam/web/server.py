@@ -74,12 +74,19 @@ class ForwardingSessions:
     mode = "source"
     labels: tuple[str, ...] = ()
 
-    def __init__(self, deliver: Callable[[av.VideoFrame, float], None], ice_timeout_s: float = ICE_TIMEOUT_S) -> None:
+    def __init__(
+        self,
+        deliver: Callable[[av.VideoFrame, float], None],
+        ice_timeout_s: float = ICE_TIMEOUT_S,
+        on_left: Callable[[], None] | None = None,
+    ) -> None:
+        """on_left: called when the live peer's connection closes without a newer peer replacing it."""
         self.deliver = deliver
         self.ice_timeout_s = ice_timeout_s
+        self.on_left = on_left
 
     async def __call__(self, pc: RTCPeerConnection) -> PeerSession:
-        return ForwardingSession(pc, self.deliver, self.ice_timeout_s)
+        return ForwardingSession(pc, self.deliver, self.ice_timeout_s, self.on_left)
 
 
 def _hex(bgr: tuple[int, int, int]) -> str:

@@ -284,12 +284,24 @@ class ForwardingSession(PeerSession):
     frames into the stream of the peer it may replace.
     """
 
-    def __init__(self, pc: RTCPeerConnection, deliver: Callable[[av.VideoFrame, float], None], ice_timeout_s: float) -> None:
+    def __init__(
+        self,
+        pc: RTCPeerConnection,
+        deliver: Callable[[av.VideoFrame, float], None],
+        ice_timeout_s: float,
+        on_left: Callable[[], None] | None = None,
+    ) -> None:
         super().__init__(pc, ice_timeout_s)
         self._deliver = deliver
+        self._on_left = on_left
 
     def _attach(self, track: MediaStreamTrack) -> None:
         self._spawn(self._receive(track))
+
+    def _release(self) -> None:
+        """A live peer that leaves ends the consumer's stream; a replaced one was made not live first."""
+        if self.live and self._on_left is not None:
+            self._on_left()
 
     async def _receive(self, track: MediaStreamTrack) -> None:
         try:

@@ -1,0 +1,59 @@
+"""SIGTERM and SIGHUP stop a run the way Ctrl+C does, so outputs are finished or removed, never left as .part files.
+
+A service manager, `timeout` or a closed terminal ends a process with SIGTERM / SIGHUP, whose default
+action kills it on the spot. While StopSignals is active, each of these signals (and SIGINT) raises
+StopRequested, a KeyboardInterrupt that remembers which signal it was, in the main thread.
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+from types import FrameType, TracebackType
+from typing import Any
+
+HANDLED = tuple(s for s in (signal.SIGINT, signal.SIGTERM, getattr(signal, "SIGHUP", None)) if s is not None)
+
+
+class StopRequested(KeyboardInterrupt):
+    """Ctrl+C, SIGTERM or SIGHUP: the user (or the system) asked the run to stop."""
+
+    def __init__(self, signum: int = signal.SIGINT) -> None:
+        super().__init__(signal.Signals(signum).name)
+        self.signum = int(signum)
+
+
+class StopSignals:
+    """Installs the handlers for its `with` block (main thread only) and restores the previous ones.
+
+    Only the first signal interrupts; later ones are recorded and ignored, so the clean-up they would
+    otherwise cut short (closing a video, writing a summary) finishes.
+    """
+
+    def __init__(self) -> None:
+        self.received: int | None = None
+        self._previous: dict[int, Any] = {}
+
+    @property
+    def exit_code(self) -> int:
+        """The shell convention for a process ended by a signal: 128 + its number (130 for Ctrl+C)."""
+        return 128 + (self.received or signal.SIGINT)
+
+    def __enter__(self) -> StopSignals:
+        if threading.current_thread() is threading.main_thread():
+            for signum in HANDLED:
+                self._previous[signum] = signal.signal(signum, self._handle)
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        for signum, handler in self._previous.items():
+            signal.signal(signum, handler)
+        self._previous = {}
+
+    def _handle(self, signum: int, frame: FrameType | None) -> None:
+        if self.received is not None:
+            return
+        self.received = signum
+        raise StopRequested(signum)
