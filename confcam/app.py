@@ -257,7 +257,7 @@ def models_info(name: str) -> None:
 def devices(as_json: bool) -> None:
     from confcam.sinks.virtualcam import virtualcam_status
     from confcam.sources.camera import list_cameras
-    from confcam.sources.screen import list_monitors
+    from confcam.displays import list_monitors
     from confcam.sources.window import list_windows
 
     report: dict[str, object] = {}

@@ -28,7 +28,8 @@ from tests.conftest import XVFB_SCREEN, start_xvfb, video
 from confcam.errors import SourceError
 from confcam.sources.file import FileSource
 from confcam.sources.latest import LatestFrameReader
-from confcam.sources.screen import ScreenSource, list_monitors
+from confcam.displays import list_monitors
+from confcam.sources.screen import ScreenSource
 from confcam.sources.window import WindowSource, letterbox, list_windows
 
 pytestmark = pytest.mark.display

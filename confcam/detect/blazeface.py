@@ -12,11 +12,11 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-import onnxruntime as ort
 
-from confcam.classify.model import disable_onnxruntime_telemetry
 from confcam.detect.base import FaceDetector
 from confcam.errors import ModelError
+from confcam.geometry import iou_matrix
+from confcam.onnx_session import open_session
 from confcam.paths import models_dir
 from confcam.types import LANDMARK_NAMES, Detections
 
@@ -135,17 +135,6 @@ class AnchorDecoder:
         return RawFaces(boxes, keypoints, scores.astype(np.float32))
 
 
-def iou_one_to_many(box: np.ndarray, boxes: np.ndarray) -> np.ndarray:
-    x1 = np.maximum(box[0], boxes[:, 0])
-    y1 = np.maximum(box[1], boxes[:, 1])
-    x2 = np.minimum(box[2], boxes[:, 2])
-    y2 = np.minimum(box[3], boxes[:, 3])
-    inter = np.clip(x2 - x1, 0, None) * np.clip(y2 - y1, 0, None)
-    area = (box[2] - box[0]) * (box[3] - box[1])
-    areas = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
-    return inter / np.maximum(area + areas - inter, 1e-12)
-
-
 def nesting(boxes: np.ndarray, kept: np.ndarray) -> np.ndarray:
     """Per box: the share of the smaller of (box, kept) that lies inside the other."""
     iw = np.clip(np.minimum(boxes[:, 2], kept[2]) - np.maximum(boxes[:, 0], kept[0]), 0, None)
@@ -173,7 +162,7 @@ class WeightedNms:
         boxes, keypoints, scores = faces.boxes[order], faces.keypoints[order], faces.scores[order]
         out_boxes, out_keypoints, out_scores = [], [], []
         while len(scores):
-            overlap = iou_one_to_many(boxes[0], boxes) > self.iou_threshold
+            overlap = iou_matrix(boxes[:1], boxes)[0] > self.iou_threshold
             overlap[0] = True
             weights = scores[overlap] / scores[overlap].sum()
             out_boxes.append(weights @ boxes[overlap])
@@ -273,7 +262,7 @@ class BlazeFaceDetector(FaceDetector):
         tile_overlap: float = 0.15,
     ) -> None:
         path = resolve_model(model)
-        self.session = self._open(path, threads)
+        self.session = open_session(path, threads, what="detector model")
         spec = self._variant(path)
         self.input_size = spec.anchors.input_size
         default = spec.pooled_score_threshold if pooled else spec.score_threshold
@@ -287,20 +276,6 @@ class BlazeFaceDetector(FaceDetector):
         self.tile_overlap = tile_overlap
         self.input_name = self.session.get_inputs()[0].name
         self._check_outputs(path, len(self.decode.anchors))
-
-    @staticmethod
-    def _open(path: Path, threads: int) -> ort.InferenceSession:
-        disable_onnxruntime_telemetry()
-        if not path.is_file():
-            raise ModelError(f"detector model not found: {path}")
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = threads
-        options.inter_op_num_threads = 1
-        options.log_severity_level = 3
-        try:
-            return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-        except Exception as exc:  # onnxruntime raises several unrelated types for a bad file
-            raise ModelError(f"cannot load detector model {path}: {str(exc).splitlines()[0]}") from None
 
     def _variant(self, path: Path) -> VariantSpec:
         arch = self.session.get_modelmeta().custom_metadata_map.get("confcam.arch", "")

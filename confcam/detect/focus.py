@@ -21,7 +21,7 @@ import numpy as np
 
 from confcam.detect.base import FaceDetector
 from confcam.detect.blazeface import BlazeFaceDetector, RawFaces, WeightedNms, nesting, tile_origins
-from confcam.track.tracker import iou_distance
+from confcam.geometry import iou_matrix
 from confcam.types import Detections
 
 Region = tuple[int, int, int, int]
@@ -110,7 +110,7 @@ class FocusedDetector(FaceDetector):
 
 def _overlaps_any(boxes: np.ndarray, others: np.ndarray) -> np.ndarray:
     """Per box: is it the same face as one of `others` (IoU > 0.3, or one nested in the other)?"""
-    same = 1.0 - iou_distance(boxes, others) > 0.3
+    same = iou_matrix(boxes, others) > 0.3
     for index, other in enumerate(others):
         same[:, index] |= nesting(boxes, other) > 0.7
     return same.any(axis=1)

@@ -11,7 +11,7 @@ import numpy as np
 
 from confcam.errors import SinkError
 from confcam.fileio import AtomicOutput, os_reason
-from confcam.render.fit import letterbox
+from confcam.imaging import letterbox
 from confcam.sinks.base import Sink
 from confcam.types import Result
 

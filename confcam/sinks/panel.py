@@ -8,7 +8,7 @@ from confcam.errors import ConfcamError
 from confcam.render.panel import PanelRenderer
 from confcam.sinks.base import Sink
 from confcam.sinks.window import DisplayWindow
-from confcam.sources.screen import list_monitors
+from confcam.displays import list_monitors
 from confcam.types import Result
 
 

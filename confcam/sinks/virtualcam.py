@@ -11,7 +11,7 @@ import pyvirtualcam
 from pyvirtualcam import PixelFormat
 
 from confcam.errors import SinkError
-from confcam.render.fit import letterbox
+from confcam.imaging import letterbox
 from confcam.sinks.base import Sink
 from confcam.types import Result
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from confcam.errors import SourceError
 from confcam.sources.base import LiveClock, Source
-from confcam.sources.capture import FramePacer, ScreenGrabber
+from confcam.displays import ScreenGrabber
+from confcam.sources.capture import FramePacer
 from confcam.types import Frame
 
 DEFAULT_FPS = 30.0
@@ -78,17 +79,3 @@ class ScreenSource(Source):
                 "x,y must be >= 0, w,h > 0 and x+w, y+h within the monitor"
             )
         return (mon["left"] + x, mon["top"] + y, w, h)
-
-
-def list_monitors() -> list[dict]:
-    """Each monitor as {index, left, top, width, height}; index 0 (all monitors together) is left out."""
-    grabber = ScreenGrabber()
-    try:
-        monitors = grabber.monitors()
-    finally:
-        grabber.close()
-    return [
-        {"index": i, "left": m["left"], "top": m["top"], "width": m["width"], "height": m["height"]}
-        for i, m in enumerate(monitors)
-        if i > 0
-    ]

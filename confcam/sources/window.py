@@ -43,9 +43,10 @@ import cv2
 import numpy as np
 
 from confcam.errors import SourceError
-from confcam.render.fit import letterbox
+from confcam.imaging import letterbox
 from confcam.sources.base import LiveClock, Source
-from confcam.sources.capture import FramePacer, ScreenGrabber, require_display
+from confcam.displays import ScreenGrabber, require_display
+from confcam.sources.capture import FramePacer
 from confcam.types import Frame
 
 DEFAULT_FPS = 30.0

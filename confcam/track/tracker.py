@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from confcam.geometry import iou_matrix
 from confcam.types import Detections
 
 DistanceFn = Callable[[np.ndarray, np.ndarray], np.ndarray]
@@ -20,15 +21,7 @@ DistanceFn = Callable[[np.ndarray, np.ndarray], np.ndarray]
 
 def iou_distance(track_boxes: np.ndarray, det_boxes: np.ndarray) -> np.ndarray:
     """1 - IoU: 0 for identical boxes, 1 for disjoint ones."""
-    a = track_boxes[:, None, :]
-    b = det_boxes[None, :, :]
-    iw = np.clip(np.minimum(a[..., 2], b[..., 2]) - np.maximum(a[..., 0], b[..., 0]), 0, None)
-    ih = np.clip(np.minimum(a[..., 3], b[..., 3]) - np.maximum(a[..., 1], b[..., 1]), 0, None)
-    inter = iw * ih
-    area_a = (a[..., 2] - a[..., 0]) * (a[..., 3] - a[..., 1])
-    area_b = (b[..., 2] - b[..., 0]) * (b[..., 3] - b[..., 1])
-    union = np.maximum(area_a + area_b - inter, 1e-6)
-    return 1.0 - inter / union
+    return 1.0 - iou_matrix(track_boxes, det_boxes)
 
 
 def centre_distance(track_boxes: np.ndarray, det_boxes: np.ndarray) -> np.ndarray:
