@@ -39,12 +39,18 @@ def _empty(shape: tuple[int, ...], dtype: type = np.float32) -> np.ndarray:
     return np.zeros(shape, dtype=dtype)
 
 
-@dataclass
+PerFace = np.ndarray | list
+"""A per-face column: an array whose first axis is the face, or a list with one item per face."""
+OPTIONAL_FIELDS = ("track_ids", "probs", "smoothed", "labels", "confidences")
+
+
+@dataclass(eq=False)
 class Detections:
-    """All faces of one frame, as parallel arrays (one row per face).
+    """All faces of one frame, as parallel columns (one row per face), checked on construction.
 
     The detector fills boxes, scores and landmarks; the tracker adds track_ids; the expression
-    model adds probs; the smoother adds smoothed, labels and confidences.
+    model adds probs; the smoother adds smoothed, labels and confidences. Any stage may carry more
+    per-face columns in `data` (e.g. a crop window); every operation here keeps them row-aligned.
     """
 
     boxes: np.ndarray = field(default_factory=lambda: _empty((0, 4)))
@@ -63,30 +69,86 @@ class Detections:
     """Shown label per face (a class name or UNCERTAIN)."""
     confidences: np.ndarray | None = None
     """(N,) confidence of the shown label."""
+    data: dict[str, PerFace] = field(default_factory=dict)
+    """Further per-face columns, by name."""
+
+    def __post_init__(self) -> None:
+        n = len(self.boxes)
+        shapes = (("boxes", self.boxes, (4,)), ("scores", self.scores, ()), ("landmarks", self.landmarks,
+                  (len(LANDMARK_NAMES), 2)))
+        for name, column, tail in shapes:
+            if not isinstance(column, np.ndarray) or column.shape != (n, *tail):
+                got = getattr(column, "shape", type(column).__name__)
+                raise ValueError(f"Detections.{name} must be an array of shape {(n, *tail)}, got {got}")
+        columns = {name: getattr(self, name) for name in OPTIONAL_FIELDS} | self.data
+        for name, column in columns.items():
+            if column is not None and len(column) != n:
+                raise ValueError(f"Detections.{name} has {len(column)} rows for {n} faces")
 
     def __len__(self) -> int:
         return int(self.boxes.shape[0])
 
-    def __getitem__(self, index: np.ndarray | list[int] | slice) -> Detections:
-        """Select rows, keeping every field aligned."""
-        idx = np.arange(len(self))[index]
+    def columns(self) -> dict[str, PerFace | None]:
+        """Every per-face column by name, the fixed ones and those in `data`."""
+        fixed = {name: getattr(self, name) for name in ("boxes", "scores", "landmarks", *OPTIONAL_FIELDS)}
+        return fixed | {f"data.{k}": v for k, v in self.data.items()}
 
-        def pick(a: np.ndarray | None) -> np.ndarray | None:
-            return None if a is None else a[idx]
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Detections):
+            return NotImplemented
+        mine, theirs = self.columns(), other.columns()
+        return mine.keys() == theirs.keys() and all(_same(mine[k], theirs[k]) for k in mine)
+
+    def __getitem__(self, index: int | np.ndarray | list[int] | slice) -> Detections:
+        """Select rows, keeping every column aligned; an integer gives a one-face Detections."""
+        rows = np.arange(len(self))[index]
+        idx = np.atleast_1d(rows)
+
+        def pick(column: PerFace | None) -> PerFace | None:
+            if column is None:
+                return None
+            return [column[i] for i in idx] if isinstance(column, list) else column[idx]
 
         return Detections(
             boxes=self.boxes[idx],
             scores=self.scores[idx],
             landmarks=self.landmarks[idx],
-            track_ids=pick(self.track_ids),
-            probs=pick(self.probs),
-            smoothed=pick(self.smoothed),
-            labels=None if self.labels is None else [self.labels[i] for i in idx],
-            confidences=pick(self.confidences),
+            **{name: pick(getattr(self, name)) for name in OPTIONAL_FIELDS},
+            data={k: pick(v) for k, v in self.data.items()},
         )
 
     def with_fields(self, **changes: object) -> Detections:
         return replace(self, **changes)
+
+    def with_data(self, **columns: PerFace) -> Detections:
+        """A copy with these extra per-face columns added (or replaced)."""
+        return replace(self, data={**self.data, **columns})
+
+    @staticmethod
+    def merge(parts: list[Detections]) -> Detections:
+        """The faces of several Detections as one, in order. A column must be set in every part or in
+        none (else it would silently go missing for some faces)."""
+        parts = [p for p in parts if len(p)] or parts[:1]
+        if not parts:
+            return Detections()
+        names = [set(k for k, v in p.columns().items() if v is not None) for p in parts]
+        if any(n != names[0] for n in names):
+            raise ValueError(f"cannot merge Detections with different columns: {sorted(set.union(*names) - set.intersection(*names))}")
+
+        def join(columns: list[PerFace | None]) -> PerFace | None:
+            if columns[0] is None:
+                return None
+            if isinstance(columns[0], list):
+                return [item for column in columns for item in column]
+            return np.concatenate(columns)
+
+        return Detections(
+            boxes=np.concatenate([p.boxes for p in parts]),
+            scores=np.concatenate([p.scores for p in parts]),
+            landmarks=np.concatenate([p.landmarks for p in parts]),
+            **{name: join([getattr(p, name) for p in parts]) for name in OPTIONAL_FIELDS},
+            data={k: join([p.data[k] for p in parts]) for k in parts[0].data},
+        )
 
     @property
     def xywh(self) -> np.ndarray:
@@ -97,6 +159,14 @@ class Detections:
     @staticmethod
     def empty() -> Detections:
         return Detections()
+
+
+def _same(a: PerFace | None, b: PerFace | None) -> bool:
+    if a is None or b is None:
+        return a is b
+    if isinstance(a, list) or isinstance(b, list):
+        return list(a) == list(b)
+    return a.shape == b.shape and bool(np.array_equal(a, b))
 
 
 @dataclass

@@ -67,7 +67,7 @@ class FocusedDetector(FaceDetector):
         carried = self._previous[waiting]
         if len(fresh) and len(carried):
             carried = carried[~_overlaps_any(carried.boxes, fresh.boxes)]
-        faces = _stack(fresh, carried)
+        faces = Detections.merge([fresh, carried])
         self._age = np.concatenate([np.zeros(len(fresh), np.int64), self._age[waiting][: len(carried)] + 1])
         self._previous = faces
         return faces
@@ -114,11 +114,3 @@ def _overlaps_any(boxes: np.ndarray, others: np.ndarray) -> np.ndarray:
     for index, other in enumerate(others):
         same[:, index] |= nesting(boxes, other) > 0.7
     return same.any(axis=1)
-
-
-def _stack(a: Detections, b: Detections) -> Detections:
-    return Detections(
-        boxes=np.concatenate([a.boxes, b.boxes]),
-        scores=np.concatenate([a.scores, b.scores]),
-        landmarks=np.concatenate([a.landmarks, b.landmarks]),
-    )

@@ -92,8 +92,7 @@ class EmojiLayout:
                 crowding = sum(overlap(rect, r) for r in others + taken)
                 return features, crowding
 
-            free = [c for c in candidates if cost(c) == (0.0, 0.0)]
-            placed[i] = free[0] if free else min(candidates, key=cost)
+            placed[i] = next((c for c in candidates if cost(c) == (0.0, 0.0)), None) or min(candidates, key=cost)
         return [placed[i] for i in range(len(boxes))]
 
     def _candidates(self, face: Rect, width: int, height: int) -> list[Square]:
