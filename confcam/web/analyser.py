@@ -8,6 +8,7 @@ from typing import Any
 import av
 import numpy as np
 
+from confcam.classify.smoother import STEADINESS_PRESETS, SmootherConfig
 from confcam.pipeline import FacePipeline
 from confcam.render.base import Annotator
 from confcam.records import frame_record
@@ -24,13 +25,27 @@ class FrameAnalyser:
     def __init__(self, pipeline: FacePipeline, annotators: Sequence[Annotator]) -> None:
         self.pipeline = pipeline
         self.annotators = list(annotators)
+        self._wanted: SmootherConfig | None = None
 
     @property
     def class_names(self) -> tuple[str, ...]:
         return self.pipeline.class_names
 
+    @property
+    def steadiness(self) -> str | None:
+        """The preset the smoother uses now; None for a custom time in seconds (--steadiness 0.7)."""
+        return steadiness_name(self.pipeline.smoother.config)
+
+    def request_steadiness(self, name: str) -> None:
+        """Safe from any thread: only the worker thread touches the pipeline, at the start of its next frame.
+        Each face keeps its smoothed state; only the time constants change."""
+        self._wanted = SmootherConfig.preset(name)
+
     def analyse(self, video: av.VideoFrame, index: int, t: float) -> tuple[av.VideoFrame, dict[str, Any]]:
         """The returned frame keeps the incoming pts, so the browser plays it on the sender's clock."""
+        wanted = self._wanted
+        if wanted is not None and wanted != self.pipeline.smoother.config:
+            self.pipeline.smoother.config = wanted
         image = video.to_ndarray(format="bgr24")
         faces = self.pipeline.process(Frame(image=image, index=index, timestamp=t))
         for annotator in self.annotators:
@@ -38,3 +53,8 @@ class FrameAnalyser:
         out = av.VideoFrame.from_ndarray(np.ascontiguousarray(image), format="bgr24").reformat(format="yuv420p")
         out.pts, out.time_base = video.pts, video.time_base
         return out, frame_record(index, t, faces)
+
+
+def steadiness_name(config: SmootherConfig) -> str | None:
+    """The --steadiness preset a smoother config is, or None when it is not one of them."""
+    return next((name for name in STEADINESS_PRESETS if SmootherConfig.preset(name) == config), None)

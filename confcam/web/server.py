@@ -19,6 +19,7 @@ import av
 from aiohttp import web
 from aiortc import RTCConfiguration, RTCPeerConnection
 
+from confcam.classify.smoother import STEADINESS_PRESETS
 from confcam.config import WebConfig
 from confcam.errors import ConfcamError
 from confcam.paths import overlays_dir
@@ -40,10 +41,14 @@ _STOP_TIMEOUT_S = 10.0
 
 
 class SessionMaker(Protocol):
-    """Creates the session for a new peer connection; says what the page should do (mode, labels)."""
+    """Creates the session for a new peer connection; says what the page should do (mode, labels, steadiness)."""
 
     mode: str
     labels: tuple[str, ...]
+    steadiness_choices: tuple[str, ...]
+    """Presets a page may ask its session for; empty when sessions have no smoother of their own."""
+    steadiness: str | None
+    """The preset new sessions start with; None for a custom time in seconds."""
 
     async def __call__(self, pc: RTCPeerConnection) -> PeerSession: ...
 
@@ -52,11 +57,19 @@ class AnalysingSessions:
     """`confcam web`: every client gets its own worker thread and its own pipeline, built on that thread."""
 
     mode = "analyse"
+    steadiness_choices = tuple(STEADINESS_PRESETS)
 
-    def __init__(self, make_analyser: Callable[[], FrameAnalyser], labels: tuple[str, ...], ice_timeout_s: float = ICE_TIMEOUT_S) -> None:
+    def __init__(
+        self,
+        make_analyser: Callable[[], FrameAnalyser],
+        labels: tuple[str, ...],
+        ice_timeout_s: float = ICE_TIMEOUT_S,
+        steadiness: str | None = None,
+    ) -> None:
         self.make_analyser = make_analyser
         self.labels = labels
         self.ice_timeout_s = ice_timeout_s
+        self.steadiness = steadiness
 
     async def __call__(self, pc: RTCPeerConnection) -> PeerSession:
         worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="confcam-web-worker")
@@ -73,6 +86,8 @@ class ForwardingSessions:
 
     mode = "source"
     labels: tuple[str, ...] = ()
+    steadiness_choices: tuple[str, ...] = ()
+    steadiness: str | None = None
 
     def __init__(
         self,
@@ -139,7 +154,10 @@ class WebApp:
     async def _config(self, _: web.Request) -> web.Response:
         labels = list(self.make_session.labels)
         colors = {label: _hex(LABEL_COLORS[label]) for label in [*labels, UNCERTAIN] if label in LABEL_COLORS}
-        return web.json_response({"mode": self.make_session.mode, "labels": labels, "colors": colors})
+        steadiness = {"choices": list(self.make_session.steadiness_choices), "current": self.make_session.steadiness}
+        return web.json_response(
+            {"mode": self.make_session.mode, "labels": labels, "colors": colors, "steadiness": steadiness}
+        )
 
     async def _stats(self, _: web.Request) -> web.Response:
         return web.json_response(
@@ -339,5 +357,5 @@ class WebServer:
 
 def demo_sessions(make_analyser: Callable[[], FrameAnalyser], ice_timeout_s: float = ICE_TIMEOUT_S) -> AnalysingSessions:
     """Builds one analyser first, so a broken model is reported (ModelError) before the server listens."""
-    labels = make_analyser().class_names
-    return AnalysingSessions(make_analyser, labels, ice_timeout_s)
+    first = make_analyser()
+    return AnalysingSessions(make_analyser, first.class_names, ice_timeout_s, first.steadiness)

@@ -22,8 +22,9 @@ import av
 from aiortc import MediaStreamTrack, RTCDataChannel, RTCPeerConnection, RTCSessionDescription
 from aiortc.mediastreams import MediaStreamError
 
+from confcam.classify.smoother import STEADINESS_PRESETS
 from confcam.web.analyser import FrameAnalyser
-from confcam.web.signalling import BadOffer
+from confcam.web.signalling import BadControl, BadOffer, parse_control
 from confcam.web.slots import LatestSlot, SlotClosed
 
 log = logging.getLogger(__name__)
@@ -245,6 +246,22 @@ class AnalysingSession(PeerSession):
         self.pc.addTrack(self.output)
         self._spawn(self._receive(track))
         self._spawn(self._analyse())
+
+    def _on_datachannel(self, channel: RTCDataChannel) -> None:
+        super()._on_datachannel(channel)
+        if channel is self.channel:
+            channel.on("message", self._on_control)
+
+    def _on_control(self, message: str | bytes) -> None:
+        """The page asks for another steadiness: {"steadiness": "calm"}; the answer says what is in use."""
+        try:
+            name = parse_control(message, STEADINESS_PRESETS)
+        except BadControl as error:
+            self.send({"error": str(error)})
+            return
+        self.analyser.request_steadiness(name)
+        log.info("session %d: steadiness %s", self.id, name)
+        self.send({"steadiness": name})
 
     def _release(self) -> None:
         self.output.stop()

@@ -1,9 +1,12 @@
-"""The signalling contract: POST /offer carries {"sdp", "type": "offer"}; anything else is refused with a reason."""
+"""The signalling contract: POST /offer carries {"sdp", "type": "offer"}; anything else is refused with a reason.
+
+Once connected, the page may also send small requests on the `predictions` data channel (parse_control).
+"""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 from aiortc import RTCSessionDescription
 from aiortc.sdp import SessionDescription
@@ -13,10 +16,16 @@ MAX_JSON_DEPTH = 8
 """An offer is one flat object; deeper nesting is refused before the recursive parser sees it."""
 MAX_NUMBER_CHARS = 32
 """Python refuses to parse integers over 4300 digits with a ValueError; no offer needs more than a few."""
+MAX_CONTROL_BYTES = 1024
+"""A control request is a few dozen bytes; longer messages are refused unread."""
 
 
 class BadOffer(ValueError):
     """An offer the server cannot use; its message is the one-line reason sent back with status 400."""
+
+
+class BadControl(ValueError):
+    """A data-channel request the session ignores; its message is the one-line reason sent back."""
 
 
 def load_json(body: bytes, max_depth: int = MAX_JSON_DEPTH) -> object:
@@ -32,6 +41,27 @@ def load_json(body: bytes, max_depth: int = MAX_JSON_DEPTH) -> object:
         return json.loads(text, parse_int=_number(int), parse_float=_number(float), parse_constant=_no_constant)
     except json.JSONDecodeError as error:
         raise BadOffer(f"the body is not JSON ({error.msg} at character {error.pos})") from None
+
+
+def parse_control(message: str | bytes, steadiness_choices: Iterable[str]) -> str:
+    """A page's request on the data channel, {"steadiness": NAME} with NAME one of the choices -> NAME.
+
+    The channel only exists inside a peer connection whose offer carried the token, so it needs no
+    token of its own; it is still parsed with the same guards as an offer body."""
+    raw = message.encode("utf-8") if isinstance(message, str) else bytes(message)
+    if len(raw) > MAX_CONTROL_BYTES:
+        raise BadControl(f"a request is at most {MAX_CONTROL_BYTES} bytes")
+    try:
+        data = load_json(raw)
+    except BadOffer as error:
+        raise BadControl(str(error).replace("the body", "the request")) from None
+    choices = tuple(steadiness_choices)
+    if not isinstance(data, dict) or set(data) != {"steadiness"}:
+        raise BadControl('a request must be {"steadiness": NAME}')
+    name = data["steadiness"]
+    if name not in choices:
+        raise BadControl(f"steadiness must be one of {', '.join(choices)} (got {str(name)[:40]!r})")
+    return name
 
 
 def _nesting(text: str) -> int:
