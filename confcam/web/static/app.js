@@ -7,11 +7,22 @@ const TOKEN = new URLSearchParams(location.hash.slice(1)).get("token") || "";
 
 const HISTORY_MS = 30000;
 const GONE_AFTER_MS = 1500;
-const REMOVE_AFTER_MS = 30000;
+const FADE_MS = 1000; // the .card.gone transition in style.css
+// A card's label, emoji and colour change at most twice a second: nothing flashes more than three times a
+// second (WCAG 2.3.1), whatever the server sends.
+const MIN_CHANGE_MS = 500;
+// A card's position words and its place in the list follow a face only once it has stayed put this long,
+// so a face on the line between two thirds does not make its card jump or chatter.
+const SETTLE_MS = 1000;
+const THUMB_EVERY_MS = 100;
+const THUMB_EVERY_REDUCED_MS = 2000;
+const reducedMotion = window.matchMedia("(prefers-reduced-motion: reduce)");
 
 class StatusLine {
   constructor(element) { this.element = element; }
+  // A live region: the same text is not written again, so it is announced once per change.
   show(text, isError = false) {
+    if (this.element.textContent === text && this.element.classList.contains("error") === isError) return;
     this.element.textContent = text;
     this.element.classList.toggle("error", isError);
   }
@@ -44,6 +55,171 @@ class FrameCounter {
   }
 }
 
+// Where a face is, in the words a person uses: "top left", "centre", "bottom", ... (thirds of the frame).
+// Same rule as confcam/render/panel.py's position_words; box is [x, y, w, h] in frame pixels.
+function positionWords(box, width, height) {
+  if (!width || !height) return "";
+  const cx = (box[0] + box[2] / 2) / width, cy = (box[1] + box[3] / 2) / height;
+  const row = ["top", "", "bottom"][Math.min(Math.max(Math.floor(cy * 3), 0), 2)];
+  const column = ["left", "", "right"][Math.min(Math.max(Math.floor(cx * 3), 0), 2)];
+  return [row, column].filter(Boolean).join(" ") || "centre";
+}
+
+function median(values) {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = sorted.length >> 1;
+  return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
+}
+
+// Indices of boxes as a person reads a gallery: row by row from the top, left to right within a row; faces
+// whose centres are within half a face height share a row (confcam/render/panel.py's reading_order).
+function readingOrder(boxes) {
+  if (!boxes.length) return [];
+  const centres = boxes.map((b) => [b[0] + b[2] / 2, b[1] + b[3] / 2]);
+  const band = 0.5 * median(boxes.map((b) => b[3]));
+  const byTop = boxes.map((_, i) => i).sort((a, b) => centres[a][1] - centres[b][1]);
+  const rows = [];
+  for (const i of byTop) {
+    const row = rows[rows.length - 1];
+    if (row && centres[i][1] - centres[row[0]][1] <= band) row.push(i);
+    else rows.push([i]);
+  }
+  return rows.flatMap((row) => row.sort((a, b) => centres[a][0] - centres[b][0]));
+}
+
+// Black or white text, whichever reads better on a label colour (as confcam/render/colors.py).
+function textColorOn(hex) {
+  const n = parseInt(hex.slice(1), 16);
+  const luminance = 0.299 * (n >> 16) + 0.587 * ((n >> 8) & 255) + 0.114 * (n & 255);
+  return luminance > 140 ? "#000" : "#fff";
+}
+
+// A value shown on a card that follows its source only after the new value has held for `settleMs`.
+class Settled {
+  constructor(settleMs) { this.settleMs = settleMs; this.value = undefined; this.pending = undefined; this.since = 0; }
+  offer(value, now) {
+    if (value === this.value || this.value === undefined || this.value === "") {
+      this.value = value;
+      this.pending = undefined;
+      return;
+    }
+    if (value !== this.pending) { this.pending = value; this.since = now; }
+    if (now - this.since >= this.settleMs) { this.value = value; this.pending = undefined; }
+  }
+}
+
+// One card: the face's live thumbnail, who and where, the label in words with its emoji and colour, the
+// confidence, and the last 30 s of labels. Screen readers get one sentence (.summary) per card, rewritten
+// only when the label or the place changes; the per-frame numbers are hidden from them.
+class PersonCard {
+  constructor(id, template, colors) {
+    this.id = id;
+    this.colors = colors;
+    this.card = template.content.firstElementChild.cloneNode(true);
+    this.card.dataset.trackId = String(id);
+    this.parts = {};
+    for (const name of ["summary", "thumb", "where", "reading", "emoji", "label", "percent", "fill", "strip"]) {
+      this.parts[name] = this.card.querySelector(`.${name}`);
+    }
+    this.card.querySelector(".name").textContent = `Person ${id}`;
+    this.track = null;
+    this.lastSeen = 0;
+    this.runs = []; // [{t, label}]: when each shown label started
+    this.label = undefined;
+    this.labelSince = -Infinity;
+    this.where = new Settled(SETTLE_MS);
+    this.gone = false;
+  }
+  color(label) { return this.colors[label] || "#a0a0a0"; }
+  see(track, now) {
+    this.track = track;
+    this.lastSeen = now;
+  }
+  // Applies the newest reading to the card, at the pace the rules above allow.
+  render(now, width, height) {
+    const track = this.track;
+    const gone = now - this.lastSeen > GONE_AFTER_MS;
+    const back = this.gone && !gone;
+    if (gone !== this.gone) {
+      this.gone = gone;
+      this.card.classList.toggle("gone", gone);
+      if (gone) this.parts.summary.textContent = `Person ${this.id} left.`;
+    }
+    if (gone) return;
+    const label = track.label || "uncertain";
+    const before = { label: this.label, where: this.where.value };
+    if (label !== this.label && now - this.labelSince >= MIN_CHANGE_MS) this.showLabel(label, now);
+    this.where.offer(positionWords(track.box, width, height), now);
+    this.parts.where.textContent = this.where.value || "";
+    const certain = this.label !== "uncertain" && typeof track.confidence === "number";
+    this.parts.percent.textContent = certain ? `${Math.round(track.confidence * 100)} %` : "";
+    this.parts.fill.style.width = certain ? `${Math.round(track.confidence * 100)}%` : "0";
+    if (back || before.label !== this.label || before.where !== this.where.value || !this.parts.summary.textContent) {
+      this.parts.summary.textContent = this.sentence();
+    }
+  }
+  showLabel(label, now) {
+    this.label = label;
+    this.labelSince = now;
+    this.runs.push({ t: now, label });
+    const { emoji, label: text, reading } = this.parts;
+    emoji.setAttribute("src", `/overlays/${label}.png`);
+    text.textContent = label;
+    this.card.style.setProperty("--label-color", this.color(label));
+    // Restart the 150 ms fade-in: hide at once, let the browser apply it, then let it transition back.
+    reading.classList.add("entering");
+    void reading.offsetWidth;
+    reading.classList.remove("entering");
+  }
+  // "Person 2, top left: happy, 80 %"
+  sentence() {
+    const where = this.where.value ? `, ${this.where.value}` : "";
+    const certain = this.label !== "uncertain" && typeof this.track.confidence === "number";
+    const confidence = certain ? `, ${Math.round(this.track.confidence * 100)} %` : "";
+    return `Person ${this.id}${where}: ${this.label}${confidence}`;
+  }
+  // The face, square and a little wider than its box, from the video element: in memory only, never sent.
+  paintThumbnail(video) {
+    if (this.gone || !this.track || video.readyState < 2 || !video.videoWidth) return;
+    const canvas = this.parts.thumb, ctx = canvas.getContext("2d");
+    const [x, y, w, h] = this.track.box;
+    const side = 1.2 * Math.max(w, h), left = x + w / 2 - side / 2, top = y + h / 2 - side / 2;
+    const sx = Math.max(left, 0), sy = Math.max(top, 0);
+    const sw = Math.min(left + side, video.videoWidth) - sx, sh = Math.min(top + side, video.videoHeight) - sy;
+    if (sw < 2 || sh < 2) return;
+    const scale = canvas.width / side;
+    ctx.clearRect(0, 0, canvas.width, canvas.height);
+    ctx.drawImage(video, sx, sy, sw, sh, (sx - left) * scale, (sy - top) * scale, sw * scale, sh * scale);
+  }
+  // The last 30 s as coloured runs, each named in words where it is wide enough: colour is never the only cue.
+  drawStrip(now) {
+    const canvas = this.parts.strip, dpr = window.devicePixelRatio || 1;
+    const w = Math.round(canvas.clientWidth * dpr), h = Math.round(canvas.clientHeight * dpr);
+    if (!w || !h) return;
+    if (canvas.width !== w || canvas.height !== h) { canvas.width = w; canvas.height = h; }
+    const ctx = canvas.getContext("2d"), start = now - HISTORY_MS, gap = 2 * dpr;
+    while (this.runs.length > 1 && this.runs[1].t < start) this.runs.shift();
+    ctx.clearRect(0, 0, w, h);
+    ctx.font = `${14 * dpr}px system-ui, sans-serif`;
+    ctx.textBaseline = "middle";
+    ctx.textAlign = "center";
+    const end = Math.min(now, this.lastSeen + 200);
+    this.runs.forEach((run, i) => {
+      const x0 = (Math.max(run.t, start) - start) / HISTORY_MS * w;
+      const x1 = ((i + 1 < this.runs.length ? this.runs[i + 1].t : end) - start) / HISTORY_MS * w - gap;
+      if (x1 <= x0) return;
+      const color = this.color(run.label);
+      ctx.fillStyle = color;
+      ctx.fillRect(x0, 0, x1 - x0, h);
+      if (ctx.measureText(run.label).width + 6 * dpr <= x1 - x0) {
+        ctx.fillStyle = textColorOn(color);
+        ctx.fillText(run.label, (x0 + x1) / 2, h / 2 + dpr);
+      }
+    });
+  }
+}
+
+// The side panel: a polite live region of cards in the faces' reading order.
 class PeopleList {
   constructor(list, nobody, template, colors) {
     this.list = list;
@@ -51,70 +227,87 @@ class PeopleList {
     this.template = template;
     this.colors = colors;
     this.people = new Map();
+    this.order = new Settled(SETTLE_MS);
+    this.thumbsAt = -Infinity;
   }
-  color(label) { return this.colors[label] || "#a0a0a0"; }
   update(message, now) {
+    let added = false;
     for (const track of message.tracks) {
       let person = this.people.get(track.id);
-      if (!person) person = this.add(track.id);
-      person.lastSeen = now;
-      person.history.push({ t: now, label: track.label });
-      this.fill(person, track);
+      if (!person) {
+        person = new PersonCard(track.id, this.template, this.colors);
+        this.people.set(track.id, person);
+        added = true;
+      }
+      person.see(track, now);
     }
-    this.prune(now);
+    if (added) this.render(now, this.frameWidth || 0, this.frameHeight || 0, true);
   }
-  add(id) {
-    const card = this.template.content.firstElementChild.cloneNode(true);
-    card.dataset.trackId = String(id);
-    card.querySelector(".name").textContent = `Person ${id}`;
-    this.list.appendChild(card);
-    const person = { id, card, history: [], lastSeen: 0 };
-    this.people.set(id, person);
-    return person;
-  }
-  fill(person, track) {
-    const card = person.card;
-    const img = card.querySelector(".emoji");
-    const src = `/overlays/${track.label}.png`;
-    if (img.getAttribute("src") !== src) img.setAttribute("src", src);
-    img.alt = track.label;
-    card.querySelector(".label").textContent = `${track.label} ${(track.confidence * 100).toFixed(0)}%`;
-    const fill = card.querySelector(".fill");
-    fill.style.width = `${Math.round(track.confidence * 100)}%`;
-    fill.style.background = this.color(track.label);
-  }
-  prune(now) {
+  // Runs on the page's tick: cards, their order, fading and removal.
+  render(now, width, height, placeNow = false) {
+    this.frameWidth = width;
+    this.frameHeight = height;
     for (const [id, person] of this.people) {
-      person.history = person.history.filter((h) => now - h.t <= HISTORY_MS);
-      person.card.classList.toggle("gone", now - person.lastSeen > GONE_AFTER_MS);
-      if (now - person.lastSeen > REMOVE_AFTER_MS) {
+      if (now - person.lastSeen > GONE_AFTER_MS + FADE_MS) {
         person.card.remove();
         this.people.delete(id);
+      } else {
+        person.render(now, width, height);
+        person.drawStrip(now);
       }
     }
+    this.arrange(now, placeNow);
     this.nobody.hidden = this.people.size > 0;
   }
-  draw(now) {
-    for (const person of this.people.values()) {
-      const canvas = person.card.querySelector(".strip");
-      const ctx = canvas.getContext("2d");
-      const w = canvas.width, h = canvas.height, start = now - HISTORY_MS;
-      ctx.clearRect(0, 0, w, h);
-      const hist = person.history;
-      for (let i = 0; i < hist.length; i++) {
-        const end = i + 1 < hist.length ? hist[i + 1].t : Math.min(now, person.lastSeen + 200);
-        const x0 = ((hist[i].t - start) / HISTORY_MS) * w;
-        const x1 = ((end - start) / HISTORY_MS) * w;
-        ctx.fillStyle = this.color(hist[i].label);
-        ctx.fillRect(x0, 0, Math.max(1, x1 - x0), h);
-      }
-    }
+  // Cards follow reading order; a departed face keeps its last box, so its card fades where it was.
+  arrange(now, placeNow) {
+    const people = [...this.people.values()];
+    const wanted = readingOrder(people.map((p) => p.track.box)).map((i) => people[i]);
+    const key = wanted.map((p) => p.id).join(",");
+    if (placeNow) this.order.value = key;
+    else this.order.offer(key, now);
+    if (this.order.value !== key) return;
+    wanted.forEach((person, i) => {
+      if (this.list.children[i] !== person.card) this.list.insertBefore(person.card, this.list.children[i] || null);
+    });
+  }
+  paintThumbnails(video, now) {
+    if (now - this.thumbsAt < (reducedMotion.matches ? THUMB_EVERY_REDUCED_MS : THUMB_EVERY_MS)) return;
+    this.thumbsAt = now;
+    for (const person of this.people.values()) person.paintThumbnail(video);
   }
   clear() {
     for (const person of this.people.values()) person.card.remove();
     this.people.clear();
+    this.order = new Settled(SETTLE_MS);
     this.nobody.hidden = false;
   }
+}
+
+// Calm / balanced / quick: native radio buttons, so Tab reaches the group and the arrow keys choose.
+// The choice changes this session's smoother on the server; the server's answer says what is in use.
+class SteadinessControl {
+  constructor(fieldset, steadiness, onChange) {
+    this.fieldset = fieldset;
+    this.hint = fieldset.querySelector("#steadiness-hint");
+    this.help = this.hint.textContent;
+    const box = fieldset.querySelector("#steadiness-choices");
+    for (const name of steadiness.choices || []) {
+      const label = document.createElement("label");
+      const input = document.createElement("input");
+      Object.assign(input, { type: "radio", name: "steadiness", value: name, checked: name === steadiness.current });
+      input.addEventListener("change", () => { if (input.checked) onChange(name); });
+      label.append(input, ` ${name}`);
+      box.append(label);
+    }
+    fieldset.hidden = !(steadiness.choices || []).length;
+  }
+  get value() {
+    const checked = this.fieldset.querySelector("input:checked");
+    return checked ? checked.value : null;
+  }
+  confirm(name) { this.hint.textContent = `In use: ${name}. ${this.help}`; }
+  refused(reason) { this.hint.textContent = `Not changed: ${reason}`; }
 }
 
 function waitForIceGathering(pc, timeoutMs = 3000) {
@@ -143,6 +336,7 @@ class Session {
     this.config = config;
     this.ui = ui;
     this.pc = null;
+    this.channel = null;
     this.stream = null;
     this.latencies = [];
     this.messages = 0;
@@ -158,8 +352,10 @@ class Session {
     track.addEventListener("ended", () => this.ui.stop());
     const pc = new RTCPeerConnection({ iceServers: [] });
     this.pc = pc;
-    const channel = pc.createDataChannel("predictions");
-    channel.onmessage = (event) => this.onMessage(JSON.parse(event.data));
+    this.channel = pc.createDataChannel("predictions");
+    this.channel.onmessage = (event) => this.onMessage(JSON.parse(event.data));
+    // A steadiness chosen before starting applies from the session's first frame.
+    this.channel.onopen = () => this.setSteadiness(this.ui.steadiness.value);
     const direction = this.config.mode === "source" ? "sendonly" : "sendrecv";
     const transceiver = pc.addTransceiver(track, { direction, streams: [this.stream] });
     await keepResolution(transceiver.sender);
@@ -184,7 +380,16 @@ class Session {
     if (!response.ok) throw new Error(answer.error || `HTTP ${response.status}`);
     await pc.setRemoteDescription(answer);
   }
+  setSteadiness(name) {
+    if (name && this.channel && this.channel.readyState === "open") this.channel.send(JSON.stringify({ steadiness: name }));
+  }
   onMessage(message) {
+    if (!Array.isArray(message.tracks)) {
+      // The server's answer to a steadiness request.
+      if (typeof message.steadiness === "string") this.ui.steadiness.confirm(message.steadiness);
+      else if (typeof message.error === "string") this.ui.steadiness.refused(message.error);
+      return;
+    }
     this.messages += 1;
     if (typeof message.latency_ms === "number") {
       this.latencies.push(message.latency_ms);
@@ -201,6 +406,7 @@ class Session {
     if (this.pc) this.pc.close();
     if (this.stream) this.stream.getTracks().forEach((t) => t.stop());
     this.pc = null;
+    this.channel = null;
     this.stream = null;
   }
 }
@@ -210,9 +416,14 @@ class Page {
     this.config = config;
     this.video = document.getElementById("result");
     this.status = new StatusLine(document.getElementById("status"));
+    this.meter = document.getElementById("meter");
     this.people = new PeopleList(
       document.getElementById("cards"), document.getElementById("nobody"),
       document.getElementById("card-template"), config.colors || {},
+    );
+    this.steadiness = new SteadinessControl(
+      document.getElementById("steadiness"), config.steadiness || {},
+      (name) => { if (this.session) this.session.setSteadiness(name); },
     );
     this.counter = new FrameCounter(this.video);
     this.buttons = {
@@ -226,11 +437,13 @@ class Page {
     this.buttons.stop.addEventListener("click", () => this.stop());
     if (config.mode === "source") {
       document.getElementById("people").hidden = true;
+      this.video.setAttribute("aria-label", "Your video, as sent to confcam");
       document.getElementById("intro").textContent =
         "confcam is waiting for video: start your camera or share a tab; the labelled picture goes to confcam's outputs (e.g. the virtual camera).";
     }
     window.confcamStats = { fps: 0, framesShown: 0, messages: 0, latencyMs: null, mode: config.mode };
     setInterval(() => this.tick(), 250);
+    setInterval(() => this.people.paintThumbnails(this.video, performance.now()), THUMB_EVERY_MS);
     window.addEventListener("pagehide", () => this.stop());
   }
   setRunning(running) {
@@ -266,11 +479,11 @@ class Page {
     this.people.clear();
     this.setRunning(false);
     this.status.show("Stopped.");
+    this.meter.textContent = "";
   }
   tick() {
     const now = performance.now();
-    this.people.prune(now);
-    this.people.draw(now);
+    this.people.render(now, this.video.videoWidth, this.video.videoHeight);
     const session = this.session;
     if (!session || !session.pc || session.pc.connectionState !== "connected") return;
     const fps = this.counter.fps();
@@ -282,10 +495,12 @@ class Page {
       this.status.show("Sending to confcam.");
       return;
     }
+    this.status.show("Live.");
+    const count = this.people.people.size;
     const parts = [`${fps.toFixed(1)} FPS`];
     if (latency !== null) parts.push(`${latency.toFixed(0)} ms server latency`);
-    parts.push(`${this.people.people.size} ${this.people.people.size === 1 ? "person" : "people"}`);
-    this.status.show(`Live · ${parts.join(" · ")}`);
+    parts.push(`${count} ${count === 1 ? "person" : "people"}`);
+    this.meter.textContent = parts.join(" · ");
   }
 }
 
