@@ -18,12 +18,13 @@ import av
 import cv2
 import numpy as np
 import pytest
-from aiortc import MediaStreamTrack, RTCConfiguration, RTCPeerConnection, RTCSessionDescription
+from aiortc import MediaStreamTrack, RTCConfiguration, RTCDataChannel, RTCPeerConnection, RTCSessionDescription
 from aiortc.contrib.media import MediaPlayer
 from aiortc.mediastreams import MediaStreamError
 
 from confcam.analysis import TimelineSink
 from confcam.build import build_annotators, build_pipeline
+from confcam.classify.smoother import SmootherConfig
 from confcam.config import PipelineConfig, WebConfig
 from confcam.errors import SourceError
 from confcam.runner import Runner
@@ -55,10 +56,11 @@ class Peer:
     pc: RTCPeerConnection = field(default_factory=lambda: RTCPeerConnection(RTCConfiguration(iceServers=[])))
     frames: list[tuple[float, np.ndarray]] = field(default_factory=list)
     messages: list[tuple[float, dict]] = field(default_factory=list)
+    channel: RTCDataChannel | None = None
     _tasks: list[asyncio.Task] = field(default_factory=list)
 
     async def offer(self) -> dict:
-        channel = self.pc.createDataChannel("predictions")
+        channel = self.channel = self.pc.createDataChannel("predictions")
         channel.on("message", lambda text: self.messages.append((time.perf_counter(), json.loads(text))))
         self.pc.addTrack(self.track)
         self.pc.on("track", lambda t: self._tasks.append(asyncio.ensure_future(self._collect(t))))
@@ -82,7 +84,11 @@ class Peer:
             return
 
     def tracked(self) -> list[tuple[float, dict]]:
-        return [(t, m) for t, m in self.messages if m["tracks"]]
+        return [(t, m) for t, m in self.messages if m.get("tracks")]
+
+    def replies(self) -> list[dict]:
+        """The server's answers to requests sent on the channel (everything that is not a frame's predictions)."""
+        return [m for _, m in self.messages if "tracks" not in m]
 
     def labelled(self) -> list[tuple[float, dict]]:
         """Messages whose first face shows a class (a new face is "uncertain" until the smoother has evidence)."""
@@ -362,6 +368,52 @@ def test_each_client_gets_its_own_pipeline_state(server: WebServer) -> None:
         assert Counter(ids).most_common(1)[0][1] >= 0.8 * len(ids)
         sizes.append(peer.frames[-1][1].shape[:2])
     assert sizes == [(360, 640), (480, 512)]
+
+
+STEADINESS_REQUESTS = [
+    '{"steadiness": "calm"}',
+    '{"steadiness": "frantic"}',
+    '{"steadiness": "calm", "then": "more"}',
+    '{"steadiness": ' + "[" * 20 + "]" * 20 + "}",
+    "x" * 5000,
+]
+
+
+def test_a_peer_changes_only_its_own_steadiness_on_the_data_channel_and_bad_requests_get_a_reason(server: WebServer) -> None:
+    path = video(CLIP)
+
+    async def scenario() -> tuple[list[Peer], list[SmootherConfig], bool]:
+        players = [MediaPlayer(str(path)) for _ in range(2)]
+        peers = [Peer(p.video) for p in players]
+        for peer in peers:
+            await peer.connect(server.url)
+        await asyncio.gather(*(p.wait_for(frames_after_tracked=2, timeout=20) for p in peers))
+        sessions = sorted(server.webapp.sessions, key=lambda s: s.id)
+        for request in STEADINESS_REQUESTS:
+            peers[0].channel.send(request)
+        deadline = time.perf_counter() + 10
+        answered = lambda: len(peers[0].replies()) == len(STEADINESS_REQUESTS)  # noqa: E731
+        while time.perf_counter() < deadline and not (answered() and sessions[0].analyser.steadiness == "calm"):
+            await asyncio.sleep(0.1)
+        configs = [s.analyser.pipeline.smoother.config for s in sessions]
+        tracked_after = len(peers[0].tracked())
+        await asyncio.sleep(0.5)
+        still_tracked = len(peers[0].tracked()) > tracked_after
+        for peer, player in zip(peers, players):
+            await peer.close()
+            player.video.stop()
+        return peers, configs, still_tracked
+
+    peers, configs, still_tracked = asyncio.run(scenario())
+    replies = peers[0].replies()
+    print(replies)
+    assert configs == [SmootherConfig.preset("calm"), SmootherConfig.preset("balanced")], configs
+    assert replies[0] == {"steadiness": "calm"}, replies
+    assert [set(r) for r in replies[1:]] == [{"error"}] * 4, replies
+    assert "one of calm, balanced, quick" in replies[1]["error"]
+    assert "nests deeper" in replies[3]["error"] and "at most 1024 bytes" in replies[4]["error"]
+    assert not peers[1].replies(), "the other peer heard about a request it never sent"
+    assert still_tracked, "predictions stopped after the requests"
 
 
 def _send_in_background(url: str, path: Path, stop: threading.Event) -> threading.Thread:
