@@ -392,8 +392,9 @@ def test_a_peer_changes_only_its_own_steadiness_on_the_data_channel_and_bad_requ
         for request in STEADINESS_REQUESTS:
             peers[0].channel.send(request)
         deadline = time.perf_counter() + 10
-        answered = lambda: len(peers[0].replies()) == len(STEADINESS_REQUESTS)  # noqa: E731
-        while time.perf_counter() < deadline and not (answered() and sessions[0].analyser.steadiness == "calm"):
+        while time.perf_counter() < deadline and not (
+            len(peers[0].replies()) == len(STEADINESS_REQUESTS) and sessions[0].analyser.steadiness == "calm"
+        ):
             await asyncio.sleep(0.1)
         configs = [s.analyser.pipeline.smoother.config for s in sessions]
         tracked_after = len(peers[0].tracked())
