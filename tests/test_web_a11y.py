@@ -307,6 +307,13 @@ def face_crop(frame: np.ndarray, box: np.ndarray) -> np.ndarray:
     return cv2.cvtColor(cv2.resize(crop, (16, 16), interpolation=cv2.INTER_AREA), cv2.COLOR_BGR2RGB).astype(np.float32)
 
 
+def nearby_position_words(box: np.ndarray, slack: float = 0.04) -> set[str]:
+    """The words for a face's place, and for where it was a moment ago if it sits on a line between thirds:
+    the page shows a new place only once it has held for a second."""
+    shifts = [np.array([dx * SIZE[0], dy * SIZE[1]] * 2, np.float32) for dx in (-slack, 0, slack) for dy in (-slack, 0, slack)]
+    return {position_words(box + shift, *SIZE) for shift in shifts}
+
+
 def test_cards_follow_the_faces_reading_order_and_show_live_thumbnails(
     server: WebServer, gallery_camera: Path, tmp_path: Path
 ) -> None:
@@ -324,8 +331,8 @@ def test_cards_follow_the_faces_reading_order_and_show_live_thumbnails(
     boxes = np.array([[x, y, x + w, y + h] for x, y, w, h in (c["box"] for c in live)], np.float32)
     assert len(live) == 4, f"expected the gallery's four faces: {cards}"
     assert reading_order(boxes) == [0, 1, 2, 3], f"cards are not in reading order: {cards}"
-    assert [c["where"] for c in live] == [position_words(b, *SIZE) for b in boxes]
-    assert [c["where"].split()[0] for c in live] == ["top", "top", "bottom", "bottom"], cards
+    for card, box in zip(live, boxes):
+        assert card["where"] in nearby_position_words(box), f"Person {card['id']} is not {card['where']!r}: {box}"
     thumbs = [np.array(c["thumb"], np.float32).reshape(16, 16, 4)[..., :3] for c in live]
     first = gallery_frame(gallery_camera)
     crops = [face_crop(first, box) for box in boxes]
