@@ -13,11 +13,11 @@ from fractions import Fraction
 from pathlib import Path
 
 import av
-import cv2
 import numpy as np
 import pytest
 
 from confcam.config import PipelineConfig, WebConfig
+from confcam.imaging import letterbox
 from confcam.sources.webrtc import WebRtcSource
 from confcam.web.demo import demo_server
 from confcam.web.server import WebServer
@@ -34,17 +34,6 @@ pytestmark = pytest.mark.skipif(
     not CHROMIUM.is_file(), reason="needs Debian's chromium at /usr/bin/chromium (apt-get install chromium)"
 )
 sync_api = pytest.importorskip("playwright.sync_api", reason="needs the playwright Python package (pip install playwright)")
-
-
-def letterbox(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """The image scaled to fit `size` (width, height), centred on black."""
-    width, height = size
-    scale = min(width / image.shape[1], height / image.shape[0])
-    resized = cv2.resize(image, (round(image.shape[1] * scale), round(image.shape[0] * scale)), interpolation=cv2.INTER_AREA)
-    canvas = np.zeros((height, width, 3), np.uint8)
-    top, left = (height - resized.shape[0]) // 2, (width - resized.shape[1]) // 2
-    canvas[top : top + resized.shape[0], left : left + resized.shape[1]] = resized
-    return canvas
 
 
 def write_y4m(images: Iterable[np.ndarray], out: Path) -> Path:
