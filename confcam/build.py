@@ -83,7 +83,9 @@ def build_source(config: SourceConfig, window: int = 5) -> Source:
         return CameraSource(config.camera)
     from confcam.sources.webrtc import WebRtcSource
 
-    return WebRtcSource(config.web)
+    from confcam.web.ingest import SinglePeerServer
+
+    return WebRtcSource(SinglePeerServer(config.web))
 
 
 def has_display() -> bool:

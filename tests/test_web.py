@@ -29,6 +29,7 @@ from confcam.config import PipelineConfig, WebConfig
 from confcam.errors import SourceError
 from confcam.runner import Runner
 from confcam.sources.webrtc import WebRtcSource
+from confcam.web.ingest import SinglePeerServer
 from confcam.types import UNCERTAIN
 from confcam.web.demo import demo_server
 from confcam.web.server import MAX_OFFER_BYTES, WebServer
@@ -434,7 +435,7 @@ def _send_in_background(url: str, path: Path, stop: threading.Event) -> threadin
 
 def test_webrtc_source_feeds_a_peer_s_video_through_the_runner() -> None:
     path = video(CLIP)
-    source = WebRtcSource(WEB, connect_timeout_s=20, ice_timeout_s=ICE_TIMEOUT_S)
+    source = WebRtcSource(SinglePeerServer(WEB, ice_timeout_s=ICE_TIMEOUT_S), connect_timeout_s=20)
     source.listen()
     stop = threading.Event()
     sender = _send_in_background(source.server.url, path, stop)
@@ -457,10 +458,10 @@ def test_webrtc_source_feeds_a_peer_s_video_through_the_runner() -> None:
     [("nobody connects", "no browser sent video to http://127.0.0.1:"), ("the port is taken", "cannot listen on 127.0.0.1:")],
 )
 def test_webrtc_source_reports_problems_in_one_line(problem: str, expected: str) -> None:
-    blocker = WebRtcSource(WEB)
+    blocker = WebRtcSource(SinglePeerServer(WEB))
     blocker.listen()
     port = blocker.port if problem == "the port is taken" else 0
-    source = WebRtcSource(WebConfig(port=port), connect_timeout_s=0.5)
+    source = WebRtcSource(SinglePeerServer(WebConfig(port=port)), connect_timeout_s=0.5)
     try:
         with pytest.raises(SourceError, match=expected.replace(".", r"\.")):
             source.open()

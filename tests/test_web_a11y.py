@@ -22,6 +22,7 @@ from confcam.classify.smoother import SmootherConfig
 from confcam.config import PipelineConfig, WebConfig
 from confcam.render.panel import position_words, reading_order
 from confcam.sources.webrtc import WebRtcSource
+from confcam.web.ingest import SinglePeerServer
 from confcam.web.demo import demo_server
 from confcam.web.server import WebServer
 from tests.conftest import REPO, video
@@ -148,7 +149,7 @@ def test_axe_finds_no_serious_or_critical_problem_on_the_idle_live_and_source_pa
     # axe samples colours at one instant; without motion a label's 150 ms fade-in cannot be caught half-way.
     page.emulate_media(reduced_motion="reduce")
     live = axe_violations(page, axe_script)
-    source = WebRtcSource(WebConfig(port=0))
+    source = WebRtcSource(SinglePeerServer(WebConfig(port=0)))
     source.listen()
     try:
         page.goto(source.url)

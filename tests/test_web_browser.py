@@ -19,6 +19,7 @@ import pytest
 from confcam.config import PipelineConfig, WebConfig
 from confcam.imaging import letterbox
 from confcam.sources.webrtc import WebRtcSource
+from confcam.web.ingest import SinglePeerServer
 from confcam.web.demo import demo_server
 from confcam.web.server import WebServer
 from tests.conftest import REPO, video
@@ -165,7 +166,7 @@ def test_page_shows_a_person_and_plays_the_returned_video(server: WebServer, bro
 
 
 def test_page_sends_the_camera_to_a_webrtc_source(browser_page) -> None:
-    source = WebRtcSource(WebConfig(port=0), connect_timeout_s=30)
+    source = WebRtcSource(SinglePeerServer(WebConfig(port=0)), connect_timeout_s=30)
     source.listen()
     page = browser_page
     page.goto(source.url)
@@ -224,7 +225,7 @@ def hostile_site() -> Iterator[str]:
 
 
 def test_a_page_on_another_origin_cannot_drive_the_server_or_touch_the_live_stream(browser_page) -> None:
-    source = WebRtcSource(WebConfig(port=0), connect_timeout_s=30)
+    source = WebRtcSource(SinglePeerServer(WebConfig(port=0)), connect_timeout_s=30)
     source.listen()
     page = browser_page
     page.goto(source.url)
@@ -251,7 +252,7 @@ def test_a_page_on_another_origin_cannot_drive_the_server_or_touch_the_live_stre
 
 
 def test_a_dns_rebinding_name_gets_421_for_the_page_stats_and_offer(fake_camera: Path, tmp_path: Path) -> None:
-    source = WebRtcSource(WebConfig(port=0), connect_timeout_s=30)
+    source = WebRtcSource(SinglePeerServer(WebConfig(port=0)), connect_timeout_s=30)
     source.listen()
     rebinding = ["--host-resolver-rules=MAP evil.test 127.0.0.1"]
     try:
@@ -274,7 +275,7 @@ def test_a_dns_rebinding_name_gets_421_for_the_page_stats_and_offer(fake_camera:
 
 
 def test_the_page_without_its_token_says_where_to_find_it(browser_page) -> None:
-    source = WebRtcSource(WebConfig(port=0))
+    source = WebRtcSource(SinglePeerServer(WebConfig(port=0)))
     source.listen()
     try:
         browser_page.goto(source.server.url)

@@ -19,6 +19,7 @@ import pytest
 
 from confcam.config import PipelineConfig, WebConfig
 from confcam.sources.webrtc import WebRtcSource
+from confcam.web.ingest import SinglePeerServer
 from confcam.web.demo import demo_server
 from confcam.web.guard import OfferRateLimiter
 from confcam.web.server import WebServer
@@ -241,7 +242,8 @@ def test_offer_rate_is_a_token_bucket_per_address(times: list[float], allowed: l
 @pytest.fixture
 def streaming_source() -> Iterator[WebRtcSource]:
     """`start --source webrtc` with a legitimate peer already sending the clip."""
-    source = WebRtcSource(WebConfig(port=0, token=TOKEN, offer_burst=100), connect_timeout_s=20, ice_timeout_s=ICE_TIMEOUT_S)
+    server = SinglePeerServer(WebConfig(port=0, token=TOKEN, offer_burst=100), ice_timeout_s=ICE_TIMEOUT_S)
+    source = WebRtcSource(server, connect_timeout_s=20)
     source.listen()
     stop = threading.Event()
     sender = _send_in_background(source.server.url, video(CLIP), stop)

@@ -11,14 +11,36 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
+from typing import Protocol
 
 import av
 
 from confcam.errors import ConfcamError, SourceError
 from confcam.sources.base import Source
 from confcam.types import Frame
-from confcam.config import WebConfig
-from confcam.web.server import ICE_TIMEOUT_S, ForwardingSessions, WebApp, WebServer
+
+
+class PeerServer(Protocol):
+    """What the source needs from the page server its peer connects to (confcam.web.ingest provides one):
+    it is started with where to hand each received frame and whom to tell when the sending peer leaves."""
+
+    @property
+    def port(self) -> int: ...
+
+    @property
+    def url(self) -> str:
+        """The server's address without its token (for messages)."""
+        ...
+
+    @property
+    def page_url(self) -> str:
+        """The page to open, token included."""
+        ...
+
+    def start(self, deliver: Callable[[av.VideoFrame, float], None], peer_left: Callable[[], None]) -> None: ...
+
+    def stop(self) -> None: ...
 
 
 class _FrameSlot:
@@ -66,55 +88,45 @@ class WebRtcSource(Source):
 
     name = "webrtc"
 
-    def __init__(
-        self,
-        web: WebConfig | None = None,
-        connect_timeout_s: float = 300.0,
-        idle_timeout_s: float = 30.0,
-        fps: float = 30.0,
-        ice_timeout_s: float = ICE_TIMEOUT_S,
-    ) -> None:
-        self.web = web if web is not None else WebConfig()
-        self.port = self.web.port
+    def __init__(self, server: PeerServer, connect_timeout_s: float = 300.0, idle_timeout_s: float = 30.0,
+                 fps: float = 30.0) -> None:
+        self.server = server
         self.connect_timeout_s = connect_timeout_s
         self.idle_timeout_s = idle_timeout_s
-        self.ice_timeout_s = ice_timeout_s
         self._fps = fps
         self._slot = _FrameSlot()
-        self._server: WebServer | None = None
+        self._listening = False
         self._size: tuple[int, int] | None = None
         self._first: tuple[av.VideoFrame, float] | None = None
         self._index = 0
         self._opened_at = 0.0
 
     @property
+    def port(self) -> int:
+        return self.server.port
+
+    @property
     def url(self) -> str:
         """The page to open, token included (valid after listen(); the port is real if 0 was asked)."""
-        if self._server is None:
+        if not self._listening:
             raise SourceError("the WebRTC source has no URL before it listens")
-        return self._server.page_url
+        return self.server.page_url
 
     @property
     def _where(self) -> str:
         """The address for error messages: the URL without its token, which stays out of logs and bug reports."""
-        return self._server.url if self._server is not None else f"port {self.port}"
-
-    @property
-    def server(self) -> WebServer | None:
-        return self._server
+        return self.server.url if self._listening else f"port {self.port}"
 
     def listen(self) -> None:
         """Start serving the page without waiting for a peer (open() calls this first)."""
-        if self._server is not None:
+        if self._listening:
             return
         self._slot = _FrameSlot()
-        sessions = ForwardingSessions(self._slot.put, self.ice_timeout_s, on_left=self._peer_left)
-        app = WebApp(sessions, self.web, single_peer=True)
         try:
-            self._server = WebServer(app).start()
+            self.server.start(self._slot.put, self._peer_left)
         except ConfcamError as error:
             raise SourceError(str(error)) from None
-        self.port = self._server.port
+        self._listening = True
 
     def open(self) -> None:
         """Blocks until the first frame arrives, because the frame size is only known then."""
@@ -145,9 +157,9 @@ class WebRtcSource(Source):
 
     def close(self) -> None:
         self._slot.close()
-        server, self._server = self._server, None
-        if server is not None:
-            server.stop()
+        if self._listening:
+            self._listening = False
+            self.server.stop()
 
     @property
     def size(self) -> tuple[int, int]:
