@@ -9,8 +9,7 @@ from __future__ import annotations
 import re
 import shutil
 import subprocess
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import av
@@ -26,6 +25,7 @@ from confcam.web.ingest import SinglePeerServer
 from confcam.web.demo import demo_server
 from confcam.web.server import WebServer
 from tests.conftest import REPO, video
+from tests.test_web import wait_until
 from tests.test_web_browser import (
     ARTIFACTS,
     CHROMIUM,
@@ -115,15 +115,6 @@ LABELLED_CARDS_JS = """(count) => [...document.querySelectorAll('#cards .card:no
 
 def wait_for_labelled_cards(page, count: int = 1, timeout_ms: int = 45_000) -> None:
     page.wait_for_function(LABELLED_CARDS_JS, arg=count, timeout=timeout_ms)
-
-
-def wait_until(condition: Callable[[], bool], timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.1)
-    return condition()
 
 
 @pytest.fixture
