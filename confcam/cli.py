@@ -75,14 +75,14 @@ def demo(
     )
 )
 def start(
-    source: SourceKind = typer.Option(SourceKind.screen, help="Where the faces come from."),
+    source: SourceKind = typer.Option(SourceConfig.kind, help="Where the faces come from."),
     monitor: int = typer.Option(1, help="Screen source: monitor number (see `confcam devices`)."),
     region: Optional[str] = typer.Option(None, help="Screen source: capture only X,Y,W,H of the monitor."),
     window_title: Optional[str] = typer.Option(None, help='Window source: (part of) the window title, e.g. "Zoom Meeting".'),
     camera: int = typer.Option(0, help="Camera source: device index."),
     input: Optional[Path] = typer.Option(None, "--input", "-i", help="File source: video to play."),
     loop: bool = typer.Option(False, help="File/sample source: start again at the end."),
-    port: int = typer.Option(8080, min=0, max=65535, help="WebRTC source: port of the page that sends the stream."),
+    port: int = typer.Option(WebConfig.port, min=0, max=65535, help="WebRTC source: port of the page that sends the stream."),
     token: Optional[str] = typer.Option(None, help="WebRTC source: " + TOKEN_HELP),
     sink: list[SinkKind] = typer.Option([], help="Where results go (repeatable). Default: virtual camera if usable, else the side panel."),
     output: Optional[Path] = typer.Option(None, "--output", "-o", help="File sink: mp4 to write."),
@@ -163,12 +163,12 @@ def bench(
 @cli.command(epilog="Example: confcam web --port 8080   (then open the URL it prints: it carries the token)")
 def web(
     host: str = typer.Option(
-        "127.0.0.1",
+        WebConfig.host,
         help="Address to listen on. The default lets only this machine in. To serve your network, give this "
         "machine's address or name as others will type it (requests naming another host are refused; browsers "
         "then need https or an SSH tunnel for the camera; see docs/security.md).",
     ),
-    port: int = typer.Option(8080, min=0, max=65535, help="Port to listen on."),
+    port: int = typer.Option(WebConfig.port, min=0, max=65535, help="Port to listen on."),
     token: Optional[str] = typer.Option(None, help=TOKEN_HELP),
     max_sessions: int = typer.Option(
         WebConfig.max_sessions, help="Browsers served at once; each costs a thread and a pipeline."

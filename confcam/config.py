@@ -76,7 +76,8 @@ class WebConfig:
 
 @dataclass(frozen=True)
 class SourceConfig:
-    kind: SourceKind = SourceKind.sample
+    kind: SourceKind = SourceKind.screen
+    """What `confcam start` captures unless told otherwise: the screen, where the meeting is."""
     monitor: int = 1
     region: tuple[int, int, int, int] | None = None
     window_title: str | None = None
