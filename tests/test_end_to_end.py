@@ -16,7 +16,7 @@ from confcam.sources.file import FileSource
 from confcam.track.tracker import iou_distance
 from tests.conftest import video
 
-LABELS = ["angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"]
+LABELS = ["angry", "disgust", "fear", "happy", "sad", "surprise", "neutral", "contempt"]
 
 
 def frames_of(path: Path) -> int:
@@ -122,8 +122,8 @@ def test_models_list_json_contract(capsys):
     entries = json.loads(capsys.readouterr().out)
     by_name = {e["name"]: e for e in entries}
     assert {"minixception-2d", "timeconvnet-minixception", "blazeface-short"} <= set(by_name)
-    default = by_name["timeconvnet-minixception-temporal"]
-    assert default["default"] and default["window"] == 5 and not by_name["timeconvnet-minixception"]["default"]
+    default = by_name["minixception-2d-ferplus"]
+    assert default["default"] and default["window"] == 1 and not by_name["timeconvnet-minixception"]["default"]
     for e in entries:
         assert {"name", "kind", "path", "default", "window", "input_size", "labels"} <= set(e)
         assert e["kind"] in ("expression", "detector")

@@ -240,7 +240,7 @@ def test_registry_lists_both_kinds_with_their_defaults() -> None:
 @pytest.mark.parametrize(
     "spec, kind, names",
     [
-        (None, "expression", ["timeconvnet-minixception-temporal"]),
+        (None, "expression", ["minixception-2d-ferplus"]),
         (None, "detector", ["blazeface-short", "blazeface-full"]),
         ("blazeface-full", "detector", ["blazeface-full"]),
         ("minixception-2d", "expression", ["minixception-2d"]),
@@ -254,8 +254,8 @@ def test_registry_resolves_default_name_and_path(spec: str | None, kind: str, na
 @pytest.mark.parametrize(
     "spec, kind, message",
     [
-        ("no-such-model", "expression", "known expression models: minixception-2d, timeconvnet-minixception-temporal, "
-                                          "timeconvnet-minixception "),
+        ("no-such-model", "expression", "known expression models: minixception-2d-ferplus, minixception-2d, "
+                                          "timeconvnet-minixception-temporal, timeconvnet-minixception "),
         ("blazeface-short", "expression", "known expression models"),
         (str(models_dir() / "blazeface-short.onnx"), "expression", "is a detector model"),
         ("/nowhere/model.onnx", "expression", "not found"),

@@ -9,8 +9,10 @@ from confcam.classify.model import KINDS, ModelInfo
 from confcam.errors import ModelError
 from confcam.paths import models_dir
 
-DEFAULT_MODELS = {"expression": "timeconvnet-minixception-temporal", "detector": "blazeface-short+blazeface-full"}
-"""The one place the default model of each kind is chosen. The default detector uses two files
+DEFAULT_MODELS = {"expression": "minixception-2d-ferplus", "detector": "blazeface-short+blazeface-full"}
+"""The one place the default model of each kind is chosen. The default expression model is the still
+mini-Xception trained on the FER+ crowd votes: it reads faces as 10 annotators do far better than the
+published FER2013 model (docs/results.md); no TimeConvNet trained here beats it yet. The default detector uses two files
 ("near+far", see confcam.detect.focus): short-range alone misses gallery-size faces, full-range alone
 misses close-ups."""
 
