@@ -118,14 +118,23 @@ def start(source: SourceConfig, sinks: SinkConfig, pipeline: PipelineConfig, max
     )
 
 
-def analyze(path: Path, json_out: Path | None, pipeline: PipelineConfig, max_frames: int | None) -> None:
-    """Streams the JSON as it goes; an interrupted run keeps a document marked partial and exits 128+signal."""
-    refuse_overwriting({"the input": path}, {"--json": json_out})
-    if json_out is not None:
-        check_writable(json_out)
+def analyze(path: Path, json_out: Path | None, pipeline: PipelineConfig, max_frames: int | None,
+            output: Path | None = None) -> None:
+    """Streams the JSON as it goes; an interrupted run keeps a document marked partial and exits 128+signal.
+    output: every frame labelled, with the recording's own sound (a file is never paced here, so no frame
+    is dropped)."""
+    refuse_overwriting({"the input": path}, {"--json": json_out, "--output": output})
+    for target in (json_out, output):
+        if target is not None:
+            check_writable(target)
     source_config = SourceConfig(kind=SourceKind.file, input=path, pace=False)
     timeline = TimelineSink()
-    runner = _runner(source_config, pipeline, [timeline], max_frames, style_needed=False)
+    sinks: list[Sink] = [timeline]
+    if output is not None:
+        from confcam.sinks.file import FileSink
+
+        sinks.append(FileSink(output, audio_from=path))
+    runner = _runner(source_config, pipeline, sinks, max_frames, style_needed=output is not None)
     if json_out is not None:
         header = {"input": str(path), "model": runner.pipeline.model.info.name, "labels": list(runner.pipeline.class_names)}
         runner.sinks.append(AnalysisJsonSink(json_out, header, timeline, runner.source))
@@ -140,8 +149,9 @@ def analyze(path: Path, json_out: Path | None, pipeline: PipelineConfig, max_fra
         if json_out is not None:
             console.print(f"Interrupted: wrote {json_out}, marked partial (\"complete\": false, {stats.frames} frames).")
         raise stats.interrupted
-    if json_out is not None:
-        console.print(f"Wrote {json_out}.")
+    for target in (json_out, output):
+        if target is not None:
+            console.print(f"Wrote {target}.")
 
 
 def _runner(

@@ -158,3 +158,32 @@ def test_bench_reports_every_stage_as_json(tmp_path, capsys):
     assert report["latency_ms"]["p95"] >= report["latency_ms"]["p50"] > 0
     assert report["machine"]["cores"] >= 1 and "onnxruntime" in report["machine"]["versions"]
     assert "frames per second" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("clip, max_frames, has_sound", [
+    ("single_face.mp4", None, True),
+    ("WolfgangLanger_Pexels.mp4", 45, True),
+    ("lp_d0.mp4", 30, False),
+], ids=["whole-clip", "first-45-frames", "no-sound"])
+def test_analyze_writes_every_frame_labelled_with_the_recordings_sound(tmp_path, clip, max_frames, has_sound):
+    out = tmp_path / "labelled.mp4"
+    args = ["analyze", str(video(clip)), "--output", str(out)] + (["--max-frames", str(max_frames)] if max_frames else [])
+    assert main(args) == 0
+    with av.open(str(video(clip))) as original:
+        frames_in = [f.to_ndarray(format="bgr24") for f in original.decode(video=0)]
+        sound_in = original.streams.audio[0].codec_context.name if original.streams.audio else None
+        fps = float(original.streams.video[0].average_rate)
+    wanted = len(frames_in) if max_frames is None else max_frames
+    with av.open(str(out)) as labelled:
+        assert bool(labelled.streams.audio) is has_sound
+        if has_sound:
+            assert labelled.streams.audio[0].codec_context.name == sound_in, "the sound is copied, not re-encoded"
+            audio = labelled.streams.audio[0]
+            audio_s = sum(float(p.duration * audio.time_base) for p in labelled.demux(audio) if p.duration)
+            assert audio_s == pytest.approx(wanted / fps, abs=0.15), "the sound ends with the picture"
+    with av.open(str(out)) as labelled:
+        frames_out = [f.to_ndarray(format="bgr24") for f in labelled.decode(video=0)]
+    assert len(frames_out) == wanted, "analyze never drops a frame"
+    changed = [np.abs(a[: b.shape[0], : b.shape[1]].astype(int) - b.astype(int)).max() > 60
+               for a, b in zip(frames_in, frames_out)]
+    assert sum(changed) > 0.5 * wanted, "the faces are labelled in the picture"

@@ -35,9 +35,11 @@ class FileSink(Sink):
 
     name = "file"
 
-    def __init__(self, path: str | Path, codec: str | None = None) -> None:
+    def __init__(self, path: str | Path, codec: str | None = None, audio_from: Path | None = None) -> None:
         self.path = Path(path)
         self.codec = codec or pick_codec()
+        self.audio = AudioCopy(audio_from) if audio_from is not None else None
+        """A recording's own sound, copied unchanged beside the labelled picture (analyze --output)."""
         self._output: AtomicOutput | None = None
         self._container: av.container.OutputContainer | None = None
         self._handle: BinaryIO | None = None
@@ -69,6 +71,8 @@ class FileSink(Sink):
             else:
                 stream.bit_rate = 4_000_000
             self._stream = stream
+            if self.audio is not None:
+                self.audio.add_to(self._container)
         except (av.FFmpegError, ValueError, OSError) as error:
             self._abort()
             raise SinkError(f"cannot write video {self.path}: {os_reason(error)}") from None
@@ -112,6 +116,8 @@ class FileSink(Sink):
             if self._stream is not None and self._container is not None:
                 for packet in self._stream.encode(None):
                     self._container.mux(packet)
+                if self.audio is not None:
+                    self.audio.copy_into(self._container, until_s=self._last_pts * float(TIME_BASE))
                 self._container.close()
             if self._handle is not None:
                 self._handle.close()
@@ -142,3 +148,32 @@ class FileSink(Sink):
         if self._output is not None:
             self._output.discard()
             self._output = None
+
+
+class AudioCopy:
+    """The first audio stream of a recording, copied packet for packet (no re-encoding) into an output
+    container, up to the time the picture reaches; a recording without sound adds nothing."""
+
+    def __init__(self, source: Path) -> None:
+        self.source = Path(source)
+        self._stream: av.stream.Stream | None = None
+
+    def add_to(self, container: av.container.OutputContainer) -> None:
+        with av.open(str(self.source)) as recording:
+            if recording.streams.audio:
+                self._stream = container.add_stream_from_template(recording.streams.audio[0])
+
+    def copy_into(self, container: av.container.OutputContainer, until_s: float) -> None:
+        if self._stream is None:
+            return
+        with av.open(str(self.source)) as recording:
+            audio = recording.streams.audio[0]
+            start = audio.start_time or 0
+            for packet in recording.demux(audio):
+                if packet.dts is None or packet.pts is None:
+                    continue
+                if (packet.pts - start) * float(audio.time_base) > until_s:
+                    break
+                packet.stream = self._stream
+                container.mux(packet)
+
