@@ -16,6 +16,7 @@ from typing import Any
 
 from confcam.fileio import AtomicTextFile
 from confcam.records import frame_record
+from confcam.render.timeline import PersonTimeline
 from confcam.sinks.base import Sink
 from confcam.sources.base import Source
 from confcam.types import UNCERTAIN, Result
@@ -66,15 +67,18 @@ class PersonSummary:
 
 
 class TimelineSink(Sink):
-    """Tallies every tracked face's shown labels, for the per-person summary (a few counters per person)."""
+    """Tallies every tracked face's shown labels, for the per-person summary (a few counters per person),
+    and keeps each person's label runs (a few per change) for the timeline picture."""
 
     name = "timeline"
     needs_image = False
 
-    def __init__(self) -> None:
+    def __init__(self, frame_s: float = 1 / 30) -> None:
         self.tracks: dict[int, TrackTally] = {}
+        self.runs: dict[int, PersonTimeline] = {}
         self.frames = 0
         self.class_names: tuple[str, ...] = ()
+        self.frame_s = frame_s
 
     def write(self, result: Result) -> None:
         self.frames += 1
@@ -87,6 +91,7 @@ class TimelineSink(Sink):
             tally = self.tracks.setdefault(track_id, TrackTally(track_id, index, index))
             tally.last_frame = index
             tally.labels[label] += 1
+            self.runs.setdefault(track_id, PersonTimeline(track_id)).add(label, result.frame.timestamp, self.frame_s)
 
     def summaries(self, fps: float) -> list[PersonSummary]:
         """One line per person: how long they were seen and which expression they showed most."""

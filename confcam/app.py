@@ -119,12 +119,14 @@ def start(source: SourceConfig, sinks: SinkConfig, pipeline: PipelineConfig, max
 
 
 def analyze(path: Path, json_out: Path | None, pipeline: PipelineConfig, max_frames: int | None,
-            output: Path | None = None) -> None:
+            output: Path | None = None, plot: Path | None = None) -> None:
     """Streams the JSON as it goes; an interrupted run keeps a document marked partial and exits 128+signal.
     output: every frame labelled, with the recording's own sound (a file is never paced here, so no frame
     is dropped)."""
-    refuse_overwriting({"the input": path}, {"--json": json_out, "--output": output})
-    for target in (json_out, output):
+    refuse_overwriting({"the input": path}, {"--json": json_out, "--output": output, "--plot": plot})
+    if plot is not None and plot.suffix.lower() != ".png":
+        raise ConfcamError(f"--plot {plot}: the picture is written as PNG; name it .png")
+    for target in (json_out, output, plot):
         if target is not None:
             check_writable(target)
     source_config = SourceConfig(kind=SourceKind.file, input=path, pace=False)
@@ -135,6 +137,7 @@ def analyze(path: Path, json_out: Path | None, pipeline: PipelineConfig, max_fra
 
         sinks.append(FileSink(output, audio_from=path))
     runner = _runner(source_config, pipeline, sinks, max_frames, style_needed=output is not None)
+    timeline.frame_s = 1.0 / runner.source.fps if runner.source.fps > 0 else timeline.frame_s
     if json_out is not None:
         header = {"input": str(path), "model": runner.pipeline.model.info.name, "labels": list(runner.pipeline.class_names)}
         runner.sinks.append(AnalysisJsonSink(json_out, header, timeline, runner.source))
@@ -149,7 +152,13 @@ def analyze(path: Path, json_out: Path | None, pipeline: PipelineConfig, max_fra
         if json_out is not None:
             console.print(f"Interrupted: wrote {json_out}, marked partial (\"complete\": false, {stats.frames} frames).")
         raise stats.interrupted
-    for target in (json_out, output):
+    if plot is not None:
+        from confcam.render.timeline import plot_timelines
+
+        people = [timeline.runs[k] for k in sorted(timeline.runs)]
+        plot_timelines(people, plot, f"{path.name}: the expression confcam showed for each person "
+                                     f"({runner.pipeline.model.info.name})")
+    for target in (json_out, output, plot):
         if target is not None:
             console.print(f"Wrote {target}.")
 

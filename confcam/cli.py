@@ -114,7 +114,7 @@ def start(
     actions.start(source_config, sink_config, pipeline, max_frames=max_frames)
 
 
-@cli.command(epilog="Examples:\n\n  confcam analyze interview.mp4 --json interview.json\n\n  confcam analyze interview.mp4 --output labelled.mp4")
+@cli.command(epilog="Examples:\n\n  confcam analyze interview.mp4 --json interview.json\n\n  confcam analyze interview.mp4 --output labelled.mp4 --plot timeline.png")
 def analyze(
     path: Path = typer.Argument(..., help="A video or a photo (a photo counts as a still clip)."),
     json_out: Optional[Path] = typer.Option(None, "--json", help="Write the per-person timeline here."),
@@ -125,10 +125,11 @@ def analyze(
     output: Optional[Path] = typer.Option(None, "--output", "-o", help="Also write the labelled video here (every "
                                           "frame, the recording's sound kept): .mp4, .mov or .mkv."),
     style: Style = typer.Option(Style.emoji, help=STYLE_HELP),
+    plot: Optional[Path] = typer.Option(None, help="Also draw each person's expression over time into this PNG."),
 ) -> None:
     """Analyse a recording offline, as fast as the machine allows: per-person timeline and summary."""
     pipeline = PipelineConfig(model=model, detector=detector, style=style, smoother=parse_steadiness(steadiness))
-    actions.analyze(path, json_out=json_out, pipeline=pipeline, max_frames=max_frames, output=output)
+    actions.analyze(path, json_out=json_out, pipeline=pipeline, max_frames=max_frames, output=output, plot=plot)
 
 
 @cli.command(name="eval", epilog="Examples:\n\n  confcam eval ../shared/data/fer2013/fer2013_train_publictest.npz --split publictest\n\n"

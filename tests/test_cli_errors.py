@@ -53,6 +53,7 @@ CASES = {
         ["analyze", "{clip}", "--detector", "blazeface-short+blazeface-full+blazeface-short"],
         "near+far",
     ),
+    "timeline picture not png": (["analyze", "{clip}", "--plot", "{tmp}/timeline.svg"], "--plot"),
     "zero max frames": (["start", "--source", "sample", "--sink", "none", "--max-frames", "0"], "max-frames"),
     "web token too short": (["web", "--token", "short"], "--token"),
     "web token with a space": (["web", "--token", "sixteen chars or more"], "--token"),

@@ -187,3 +187,19 @@ def test_analyze_writes_every_frame_labelled_with_the_recordings_sound(tmp_path,
     changed = [np.abs(a[: b.shape[0], : b.shape[1]].astype(int) - b.astype(int)).max() > 60
                for a, b in zip(frames_in, frames_out)]
     assert sum(changed) > 0.5 * wanted, "the faces are labelled in the picture"
+
+
+def test_analyze_plots_each_persons_expression_over_time(tmp_path):
+    plot, doc_path = tmp_path / "timeline.png", tmp_path / "doc.json"
+    assert main(["analyze", str(video("WolfgangLanger_Pexels.mp4")), "--max-frames", "150", "--plot", str(plot),
+                 "--json", str(doc_path)]) == 0
+    picture = cv2.imread(str(plot))
+    assert picture is not None and picture.shape[1] >= 800
+    doc = json.loads(doc_path.read_text())
+    shown = {face["label"] for f in doc["frames"] for face in f["tracks"]} - {"uncertain"}
+    assert shown, "the clip shows at least one expression"
+    from confcam.render.colors import color_for
+
+    for label in shown:
+        colour = np.array(color_for(label))
+        assert (np.abs(picture.astype(int) - colour).sum(axis=2) < 12).sum() > 200, f"{label} is drawn in its colour"
