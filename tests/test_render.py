@@ -354,3 +354,14 @@ def test_emoji_moves_above_beside_or_to_a_badge_but_never_onto_the_features(box,
         assert x >= box[2] or x + size <= box[0]
     else:
         assert size <= EmojiLayout().badge_scale * (box[2] - box[0]) + 1, "a small badge at the box's corner"
+
+
+@pytest.mark.parametrize("frame_height, face_width", [(720, 30.0), (720, 120.0), (1080, 40.0), (720, 600.0)])
+def test_label_text_is_at_least_14_px_tall_at_720p_and_grows_with_the_face(frame_height: int, face_width: float) -> None:
+    from confcam.render.text import FONT, TextStyle
+
+    scale, thickness = TextStyle().for_face(frame_height, face_width)
+    (_, height), _ = cv2.getTextSize("happy 87%", FONT, scale, thickness)
+    assert height * 720 / frame_height >= 14
+    bigger, _ = TextStyle().for_face(frame_height, face_width * 2)
+    assert bigger >= scale

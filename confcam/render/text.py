@@ -21,17 +21,27 @@ def label_text(label: str, confidence: float | None) -> str:
 
 
 class TextStyle:
-    """Font scale and thickness: readable on a full-screen frame, yet no wider than a gallery tile's face."""
+    """Font scale and thickness: it grows with the face, readable on a full-screen frame, and never smaller
+    than min_px tall at 720p (scaled with the frame: legibility guidelines speak of the picture as seen)."""
 
-    def __init__(self, base_scale: float = 0.7, reference_height: int = 480, face_ratio: float = 1 / 150) -> None:
+    def __init__(self, base_scale: float = 0.7, reference_height: int = 480, face_ratio: float = 1 / 150,
+                 min_px_at_720p: float = 14.0) -> None:
         self.base_scale = base_scale
         self.reference_height = reference_height
         self.face_ratio = face_ratio
+        self.min_px_at_720p = min_px_at_720p
 
     def for_face(self, frame_height: int, face_width: float) -> tuple[float, int]:
         by_frame = self.base_scale * frame_height / self.reference_height
-        scale = max(0.5, min(by_frame, face_width * self.face_ratio))
+        smallest = self.min_px_at_720p * frame_height / 720 / _cap_height(1.0)
+        scale = max(smallest, min(by_frame, face_width * self.face_ratio))
         return scale, max(1, int(round(scale * 2)))
+
+
+def _cap_height(scale: float) -> float:
+    """Pixel height of capital letters (cv2's text height) at a font scale."""
+    (_, height), _ = cv2.getTextSize("H", FONT, scale, 1)
+    return float(height)
 
 
 class LabelAnnotator(Annotator):
