@@ -66,8 +66,10 @@ class FacePipeline:
         self.tracker.push(faces.track_ids, self.cropper.crop(frame.image, faces))
         probs = self.model.predict(self.tracker.windows(faces.track_ids))
         smoothed, labels, confidences = self.smoother.update(faces.track_ids, probs, frame.timestamp)
+        ages = self.smoother.label_ages(faces.track_ids, frame.timestamp)
         self.times.stop("classify", t2)
-        return faces.with_fields(probs=probs, smoothed=smoothed, labels=labels, confidences=confidences)
+        return faces.with_fields(probs=probs, smoothed=smoothed, labels=labels, confidences=confidences).with_data(
+            label_age=ages)
 
     def _follow_size(self, width: int, height: int) -> None:
         previous, self._size = self._size, (width, height)

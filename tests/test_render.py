@@ -365,3 +365,14 @@ def test_label_text_is_at_least_14_px_tall_at_720p_and_grows_with_the_face(frame
     assert height * 720 / frame_height >= 14
     bigger, _ = TextStyle().for_face(frame_height, face_width * 2)
     assert bigger >= scale
+
+
+@pytest.mark.parametrize("age, visible", [(0.0, 0.0), (0.075, 0.5), (0.15, 1.0), (2.0, 1.0)])
+def test_a_new_label_fades_in_over_150_ms(frames: list[np.ndarray], sprites: EmojiSprites, age: float,
+                                           visible: float) -> None:
+    image = frames[0]
+    faces = faces_at([FACE_BOX], ["happy"]).with_data(label_age=np.array([age], np.float32))
+    full = EmojiAnnotator(sprites).annotate(image.copy(), faces_at([FACE_BOX], ["happy"]), CLASS_NAMES)
+    out = EmojiAnnotator(sprites).annotate(image.copy(), faces, CLASS_NAMES)
+    drawn = np.abs(full.astype(float) - image).sum()
+    assert np.abs(out.astype(float) - image).sum() == pytest.approx(visible * drawn, rel=0.05, abs=1.0)

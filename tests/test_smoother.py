@@ -226,3 +226,28 @@ def test_a_real_held_change_shows_within_the_target_time(talking_head, preset, l
     settled = first_shown(shown, target, peak)
     assert talking_head.times[settled] - talking_head.times[peak] <= limit_s
     assert set(shown[settled:]) == {target}
+
+
+@pytest.mark.parametrize("preset", ["quick", "balanced", "calm"])
+def test_nothing_flashes_more_than_three_times_a_second(preset):
+    """Two classes taking turns, each overwhelming for 0.1 s, for 3 s at 60 FPS (WCAG 2.3.1)."""
+    names = ("happy", "sad")
+    smoother = ExpressionSmoother(names, SmootherConfig.preset(preset))
+    times = np.arange(0, 3, 1 / 60)
+    shown = [smoother.update(np.array([1]), np.array([[1.0, 0.0] if int(t * 10) % 2 else [0.0, 1.0]]), t)[1][0]
+             for t in times]
+    changes = [t for t, a, b in zip(times[1:], shown, shown[1:]) if a != b]
+    assert all(later - earlier >= 1 / 3 - 1e-9 for earlier, later in zip(changes, changes[1:]))
+
+
+def test_label_age_counts_from_the_last_change():
+    smoother = ExpressionSmoother(("happy", "sad"), SmootherConfig.preset("quick"))
+    for t in np.arange(0, 1, 1 / 30):
+        smoother.update(np.array([7]), np.array([[0.95, 0.05]]), t)
+    age_before = smoother.label_ages(np.array([7]), 1.0)[0]
+    shown_sad_at = None
+    for t in np.arange(1, 3, 1 / 30):
+        if smoother.update(np.array([7]), np.array([[0.05, 0.95]]), t)[1][0] == "sad" and shown_sad_at is None:
+            shown_sad_at = t
+    assert age_before > 0.5 and shown_sad_at is not None
+    assert smoother.label_ages(np.array([7]), 3.0)[0] == pytest.approx(3.0 - shown_sad_at, abs=1e-6)

@@ -49,6 +49,9 @@ class SmootherConfig:
     """Entering "uncertain": the shown class's smoothed probability falls below this."""
     max_step_s: float = 0.5
     """One frame never counts for more than this (a face unseen for a while is not judged on one frame)."""
+    min_dwell_s: float = 0.34
+    """A shown label stays at least this long, so nothing flashes more than 3 times a second (WCAG 2.3.1);
+    a challenger keeps gathering evidence meanwhile and takes over as soon as the dwell is over."""
 
     @classmethod
     def from_seconds(cls, seconds: float) -> SmootherConfig:
@@ -74,6 +77,8 @@ class _FaceState:
     last_t: float
     shown: int = -1
     """Index of the shown class, or -1 for uncertain."""
+    shown_since: float = -math.inf
+    """When the shown label last changed; a new face's first reading is not a change, so it is not held back."""
 
 
 class ExpressionSmoother:
@@ -121,10 +126,17 @@ class ExpressionSmoother:
         state.ema = probs + (state.ema - probs) * decay
         state.evidence = np.maximum(state.evidence + gained, 0.0)
         best = int(state.evidence.argmax())
-        if state.evidence[best] >= cfg.evidence_needed:
+        if state.evidence[best] >= cfg.evidence_needed and t - state.shown_since >= cfg.min_dwell_s:
             state.shown = -1 if best == len(probs) else best
             state.evidence[:] = 0.0
+            state.shown_since = t
         return state
+
+    def label_ages(self, track_ids: np.ndarray, timestamp: float) -> np.ndarray:
+        """Seconds each face's shown label has been shown (renderers fade a new label in over these; a face's
+        first "uncertain" counts as long shown)."""
+        return np.array([timestamp - self._states[int(i)].shown_since if int(i) in self._states else 0.0
+                         for i in np.asarray(track_ids).tolist()], dtype=np.float32)
 
     def _advantages(self, ema: np.ndarray, shown: int) -> np.ndarray:
         """How far each alternative (classes, then "uncertain") leads the shown label; affine in `ema`."""

@@ -94,8 +94,9 @@ class EmojiSprites:
         return image
 
 
-def blend(image: np.ndarray, sprite: Sprite, x: int, y: int) -> None:
-    """Alpha-blend a sprite onto a BGR image with its top-left corner at (x, y), clipped to the image."""
+def blend(image: np.ndarray, sprite: Sprite, x: int, y: int, opacity: float = 1.0) -> None:
+    """Alpha-blend a sprite onto a BGR image with its top-left corner at (x, y), clipped to the image;
+    opacity < 1 shows it partly (a label fading in)."""
     height, width = image.shape[:2]
     size = sprite.size
     x0, y0 = max(x, 0), max(y, 0)
@@ -105,6 +106,10 @@ def blend(image: np.ndarray, sprite: Sprite, x: int, y: int) -> None:
     sx, sy = x0 - x, y0 - y
     region = (slice(sy, sy + (y1 - y0)), slice(sx, sx + (x1 - x0)))
     roi = image[y0:y1, x0:x1]
-    mixed = roi.astype(np.float32) * sprite.inverse_alpha[region] + sprite.premultiplied[region]
+    if opacity >= 1.0:
+        mixed = roi.astype(np.float32) * sprite.inverse_alpha[region] + sprite.premultiplied[region]
+    else:
+        alpha = (1.0 - sprite.inverse_alpha[region]) * opacity
+        mixed = roi.astype(np.float32) * (1.0 - alpha) + sprite.premultiplied[region] * opacity
     np.clip(mixed + 0.5, 0, 255, out=mixed)
     roi[...] = mixed.astype(np.uint8)
