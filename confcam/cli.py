@@ -84,6 +84,9 @@ def start(
     loop: bool = typer.Option(False, help="File/sample source: start again at the end."),
     port: int = typer.Option(WebConfig.port, min=0, max=65535, help="WebRTC source: port of the page that sends the stream."),
     token: Optional[str] = typer.Option(None, help="WebRTC source: " + TOKEN_HELP),
+    max_sessions: int = typer.Option(
+        WebConfig.max_sessions, help="WebRTC source: peers connecting at once (the newest connected one sends)."
+    ),
     sink: list[SinkKind] = typer.Option([], help="Where results go (repeatable). Default: virtual camera if usable, else the side panel."),
     output: Optional[Path] = typer.Option(None, "--output", "-o", help="File sink: mp4 to write."),
     events: Optional[Path] = typer.Option(None, help="Events sink: JSONL timeline to write."),
@@ -107,7 +110,7 @@ def start(
         camera=camera,
         input=input,
         loop=loop,
-        web=_with_token(WebConfig(port=port), token),
+        web=_with_token(WebConfig(port=port, max_sessions=max_sessions), token),
     )
     sink_config = SinkConfig(kinds=tuple(sink), output=output, events=events, device=device, backend=backend)
     pipeline = PipelineConfig(model=model, detector=detector, style=style, smoother=parse_steadiness(steadiness))

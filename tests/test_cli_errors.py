@@ -58,6 +58,7 @@ CASES = {
     "web token too short": (["web", "--token", "short"], "--token"),
     "web token with a space": (["web", "--token", "sixteen chars or more"], "--token"),
     "web zero sessions": (["web", "--max-sessions", "0"], "--max-sessions"),
+    "webrtc source zero sessions": (["start", "--source", "webrtc", "--sink", "none", "--max-sessions", "0"], "--max-sessions"),
     "web port out of range": (["web", "--port", "70000"], "--port"),
     "webrtc source token too short": (["start", "--source", "webrtc", "--sink", "none", "--token", "abc"], "--token"),
     "unknown steadiness name": (["analyze", "{clip}", "--steadiness", "sleepy"], "--steadiness"),
