@@ -197,7 +197,7 @@ def test_predictions_follow_the_contract(server: WebServer) -> None:
     frames = [m["frame"] for _, m in peer.messages]
     assert frames == sorted(frames) and len(set(frames)) == len(frames)
     for _, message in peer.tracked():
-        assert {"frame", "t", "tracks"} <= message.keys()
+        assert {"frame", "t", "size", "tracks"} <= message.keys() and message["size"] == [640, 360]
         for track in message["tracks"]:
             x, y, w, h = track["box"]
             assert w > 20 and h > 20 and -w < x < 640 and -h < y < 360

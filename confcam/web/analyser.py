@@ -52,7 +52,7 @@ class FrameAnalyser:
             image = annotator.annotate(image, faces, self.class_names)
         out = av.VideoFrame.from_ndarray(np.ascontiguousarray(image), format="bgr24").reformat(format="yuv420p")
         out.pts, out.time_base = video.pts, video.time_base
-        return out, frame_record(index, t, faces)
+        return out, frame_record(index, t, faces, size=(video.width, video.height))
 
 
 def steadiness_name(config: SmootherConfig) -> str | None:
