@@ -130,12 +130,14 @@ def _checkpoint_2d(path: Path, classes: int) -> nn.Module:
 
 
 def _load_checkpoint(path: Path) -> dict:
+    """A checkpoint's contents; a one-line error for anything that is not a confcam checkpoint."""
     try:
         state = torch.load(path, map_location="cpu", weights_only=False)
-        state["config"]["arch"]
-        return state
     except Exception as exc:  # torch.load raises many unrelated types for a foreign file
         raise ConfcamError(f"{path}: not a confcam checkpoint ({type(exc).__name__})") from None
+    if not isinstance(state, dict) or "arch" not in state.get("config", {}) or "net" not in state:
+        raise ConfcamError(f"{path}: not a confcam checkpoint (no network or settings in it)")
+    return state
 
 
 def check_tuning(arch: str, window: int, tune: str) -> None:
