@@ -1,6 +1,6 @@
 """Score expression models the way docs/results.md reports them, and write that page.
 
-    python scripts/train_results.py --cache CACHE_DIR [--models NAME|PATH ...] [--docs docs/]
+    python scripts/train_results.py --cache CACHE_DIR [--teacher minixception-2d-ferplus] [--models NAME|PATH ...] [--docs docs/]
 
 For each model: FER2013 PublicTest (still faces, each repeated over the window, as `confcam eval` does)
 on FER2013's own labels and on the FER+ crowd majority (faces of a class the model lacks count as wrong),
@@ -46,6 +46,16 @@ DEFAULT_MODELS = tuple(p.stem for p in sorted((REPO / "models").glob("*.onnx")) 
 """The bundled expression models and every file in models/trained/ (trained here; not bundled)."""
 TWINS = ("timeconvnet-minixception-ferplus=minixception-2d-ferplus", "timeconvnet-minixception-temporal=minixception-2d")
 """TimeConvNets and the still model they were built from / trained beside."""
+
+
+def teacher_caches(cache: Path, teacher: str) -> list[Path]:
+    """The held-out clips' windows labelled by `teacher` (built into cache on first use, reused after)."""
+    from confcam.train.video import VideoWindowBuilder, WindowCache
+
+    model = ExpressionModel(ModelRegistry().resolve(teacher, "expression").path)
+    store = WindowCache(cache, VideoWindowBuilder(model, window=5, size=64))
+    clips = [next(VIDEOS.glob(f"{stem}.*")) for stem in HELD_OUT]
+    return [store.windows(clip) for clip in clips]
 
 
 def held_out_caches(cache: Path) -> list[Path]:
@@ -130,13 +140,15 @@ def teacher_flips(caches: list[Path]) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cache", type=Path, required=True, help="window cache of `confcam train` (shared clips)")
+    parser.add_argument("--teacher", help="label the held-out clips with this still model (name or path) into --cache "
+                        "first and use exactly those windows (the reference of the video columns)")
     parser.add_argument("--models", nargs="+", default=list(DEFAULT_MODELS))
     parser.add_argument("--twins", nargs="*", default=list(TWINS), metavar="TEMPORAL=STILL",
                         help="TimeConvNets and the still model trained beside them, compared check by check")
     parser.add_argument("--docs", type=Path, default=REPO / "docs")
     args = parser.parse_args()
     registry = ModelRegistry()
-    caches = held_out_caches(args.cache)
+    caches = teacher_caches(args.cache, args.teacher) if args.teacher else held_out_caches(args.cache)
     rows = []
     for spec in args.models:
         info = registry.resolve(spec, "expression")
@@ -194,8 +206,8 @@ def write_page(path: Path, rows: list[Row], caches: list[Path], twins: list[tupl
         "smoother) does; lower is steadier. The reference label itself changes "
         f"{teacher_flips(caches):.1f} times per 100 frames.",
         "",
-        "Reproduce: `python scripts/train_results.py --cache CACHE` after the `confcam train` runs in",
-        "`models/MODEL_CARD.md` (CACHE is their `--cache`).",
+        "Reproduce: `python scripts/train_results.py --cache CACHE --teacher minixception-2d-ferplus` (CACHE: any",
+        "folder; the held-out clips' windows are labelled into it once) after the runs in `models/MODEL_CARD.md`.",
         "",
         "| network | FER+ majority | FER+ macro recall | angry / disgust / fear recall (FER+) | FER2013 own labels "
         "| ms/face b1 | ms/face b9 | params | video agreement | changing-face agreement | flips / 100 frames "
