@@ -68,8 +68,8 @@ class FacePipeline:
         smoothed, labels, confidences = self.smoother.update(faces.track_ids, probs, frame.timestamp)
         ages = self.smoother.label_ages(faces.track_ids, frame.timestamp)
         self.times.stop("classify", t2)
-        return faces.with_fields(probs=probs, smoothed=smoothed, labels=labels, confidences=confidences).with_data(
-            label_age=ages)
+        return faces.with_fields(probs=probs, smoothed=smoothed, labels=labels, confidences=confidences,
+                                 data={**faces.data, "label_age": ages})
 
     def _follow_size(self, width: int, height: int) -> None:
         previous, self._size = self._size, (width, height)

@@ -4,11 +4,11 @@ fits (colour is never the only cue), seconds along the bottom."""
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from confcam.errors import SinkError
+from confcam.fileio import AtomicOutput, os_reason
 from confcam.render.colors import color_for, text_color_on
 from confcam.types import UNCERTAIN
 
@@ -36,8 +36,9 @@ class PersonTimeline:
             self.runs.append(LabelRun(label, t, t + frame_s))
 
 
-def _rgb(label: str) -> tuple[float, float, float]:
-    b, g, r = color_for(label)
+def _rgb(bgr: tuple[int, int, int]) -> tuple[float, float, float]:
+    """An OpenCV BGR colour as matplotlib's RGB in [0, 1]."""
+    b, g, r = bgr
     return r / 255, g / 255, b / 255
 
 
@@ -54,30 +55,28 @@ def plot_timelines(people: list[PersonTimeline], path: Path, title: str) -> Path
     for row, person in enumerate(people):
         y = rows - 1 - row
         for run in person.runs:
-            colour = _rgb(run.label)
+            colour = _rgb(color_for(run.label))
             ax.barh(y, run.end - run.start, left=run.start, height=0.8, color=colour,
                     hatch="//" if run.label == UNCERTAIN else None, edgecolor="white", linewidth=0.5)
             if (run.end - run.start) / end > 0.06:
-                b, g, r = text_color_on(color_for(run.label))
                 ax.text((run.start + run.end) / 2, y, run.label, ha="center", va="center", fontsize=9,
-                        color=(r / 255, g / 255, b / 255))
+                        color=_rgb(text_color_on(color_for(run.label))))
     ax.set_yticks(range(rows), [f"Person {p.person}" for p in reversed(people)] or [""])
     ax.set_xlim(0, end)
     ax.set_xlabel("seconds")
     ax.set_title(title, fontsize=10)
     labels = sorted({run.label for p in people for run in p.runs})
-    ax.legend(handles=[plt.Rectangle((0, 0), 1, 1, color=_rgb(name), label=name) for name in labels],
+    ax.legend(handles=[plt.Rectangle((0, 0), 1, 1, color=_rgb(color_for(name)), label=name) for name in labels],
               loc="upper center", bbox_to_anchor=(0.5, -0.35 if rows < 3 else -0.15), ncol=min(len(labels), 9) or 1,
               fontsize=8, frameon=False)
     fig.tight_layout()
-    path = Path(path)
-    temp = path.with_name(f".{path.stem}.part.png")
+    output = AtomicOutput(Path(path), ".png")
     try:
-        fig.savefig(temp)
-        os.replace(temp, path)
+        fig.savefig(output.temp, format="png")
     except OSError as error:
-        raise SinkError(f"cannot write {path}: {error.strerror or error}") from None
+        output.discard()
+        raise SinkError(f"cannot write {path}: {os_reason(error)}") from None
     finally:
         plt.close(fig)
-        temp.unlink(missing_ok=True)
-    return path
+    output.commit()
+    return Path(path)
