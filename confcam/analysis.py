@@ -73,12 +73,17 @@ class TimelineSink(Sink):
     name = "timeline"
     needs_image = False
 
-    def __init__(self, frame_s: float = 1 / 30) -> None:
+    def __init__(self) -> None:
         self.tracks: dict[int, TrackTally] = {}
         self.runs: dict[int, PersonTimeline] = {}
         self.frames = 0
         self.class_names: tuple[str, ...] = ()
-        self.frame_s = frame_s
+        self.frame_s = 1 / 30
+
+    def open(self, width: int, height: int, fps: float) -> None:
+        """A frame covers 1/fps of a person's timeline."""
+        if fps > 0:
+            self.frame_s = 1.0 / fps
 
     def write(self, result: Result) -> None:
         self.frames += 1

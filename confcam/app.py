@@ -137,7 +137,6 @@ def analyze(path: Path, json_out: Path | None, pipeline: PipelineConfig, max_fra
 
         sinks.append(FileSink(output, audio_from=path))
     runner = _runner(source_config, pipeline, sinks, max_frames, style_needed=output is not None)
-    timeline.frame_s = 1.0 / runner.source.fps if runner.source.fps > 0 else timeline.frame_s
     if json_out is not None:
         header = {"input": str(path), "model": runner.pipeline.model.info.name, "labels": list(runner.pipeline.class_names)}
         runner.sinks.append(AnalysisJsonSink(json_out, header, timeline, runner.source))
