@@ -151,6 +151,11 @@ class PracticeQuiz:
         self.picker.answered()
         return self.revealed
 
+    def drop(self) -> None:
+        """Practice stopped mid-question: the question goes unscored and nothing stays on screen."""
+        self.pending = None
+        self.revealed = None
+
     def carry_on(self) -> None:
         """The learner has read the reveal; the video goes on."""
         self.revealed = None

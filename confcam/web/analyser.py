@@ -13,6 +13,7 @@ from confcam.pipeline import FacePipeline
 from confcam.render.base import Annotator
 from confcam.records import frame_record
 from confcam.types import Frame
+from confcam.web.practice import WebPractice
 
 
 class FrameAnalyser:
@@ -25,6 +26,9 @@ class FrameAnalyser:
     def __init__(self, pipeline: FacePipeline, annotators: Sequence[Annotator]) -> None:
         self.pipeline = pipeline
         self.annotators = list(annotators)
+        self.practice = WebPractice(pipeline.class_names)
+        """Practice mode, off until the page turns it on; while on, labels are hidden from the video and
+        from this session's messages (see confcam/web/practice.py)."""
         self._wanted: SmootherConfig | None = None
 
     @property
@@ -48,11 +52,18 @@ class FrameAnalyser:
             self.pipeline.smoother.config = wanted
         image = video.to_ndarray(format="bgr24")
         faces = self.pipeline.process(Frame(image=image, index=index, timestamp=t))
-        for annotator in self.annotators:
-            image = annotator.annotate(image, faces, self.class_names)
+        image, practice = self.practice.step(image, faces, t)
+        if practice is None:
+            for annotator in self.annotators:
+                image = annotator.annotate(image, faces, self.class_names)
+        else:
+            faces = faces.with_fields(labels=None, confidences=None, probs=None, smoothed=None)
         out = av.VideoFrame.from_ndarray(np.ascontiguousarray(image), format="bgr24").reformat(format="yuv420p")
         out.pts, out.time_base = video.pts, video.time_base
-        return out, frame_record(index, t, faces, size=(video.width, video.height))
+        record = frame_record(index, t, faces, size=(video.width, video.height))
+        if practice is not None:
+            record["practice"] = practice
+        return out, record
 
 
 def steadiness_name(config: SmootherConfig) -> str | None:
