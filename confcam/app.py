@@ -14,7 +14,7 @@ from confcam.analysis import AnalysisJsonSink, PersonSummary, TimelineSink
 from confcam.build import build_annotators, build_pipeline, build_sinks, build_source, default_sink_kinds, has_display
 from confcam.classify.registry import ModelRegistry
 from confcam.config import PipelineConfig, PracticeOptions, SinkConfig, SinkKind, SourceConfig, SourceKind, WebConfig
-from confcam.errors import ConfcamError
+from confcam.errors import ConfcamError, SinkError
 from confcam.fileio import check_writable, refuse_overwriting, write_json
 from confcam.paths import sample_clip
 from confcam.practice.score import PracticeScore
@@ -137,15 +137,17 @@ def practice(source: SourceConfig, options: PracticeOptions, pipeline: PipelineC
         progress = ProgressFile(options.save_progress)
     try:
         check_display()
-    except ConfcamError as error:
-        raise ConfcamError(f"practice asks its questions in a window: {error}".split(": use ")[0]
-                           + "; without a screen, run `confcam web` and turn on Practice in the browser") from None
+    except SinkError as error:
+        reason = str(error).split(": use ")[0]  # check_display's advice names sinks, which practice does not take
+        raise ConfcamError(f"practice needs a window to ask in: {reason}; without a screen, run `confcam web` "
+                           "and turn on Practice in the browser") from None
+    # A file is played at its own pace by the window, whose clock stops while a question is on screen.
     paced = source.kind in (SourceKind.file, SourceKind.sample)
-    runner = _runner(replace(source, pace=False) if paced else source, pipeline, [], max_frames, style_needed=False)
-    quiz = PracticeQuiz(runner.pipeline.class_names, options.quiz)
-    runner.sinks.append(PracticeWindowSink(quiz, pace=paced))
-    runner.draw = True
-    banner = (f"confcam practice: {source.kind.value} (model {runner.pipeline.model.info.name}); labels are hidden; "
+    practice_pipeline = build_pipeline(pipeline)
+    quiz = PracticeQuiz(practice_pipeline.class_names, options.quiz)
+    runner = Runner(build_source(replace(source, pace=False) if paced else source, practice_pipeline.model.info.window),
+                    practice_pipeline, [], [PracticeWindowSink(quiz, pace=paced)], max_frames=max_frames)
+    banner = (f"confcam practice: {source.kind.value} (model {practice_pipeline.model.info.name}); labels are hidden; "
               "answer with keys 1-8, Space to go on, q to stop")
     runner.run(on_started=lambda: console.print(banner))
     print_practice_score(quiz.score, quiz.choices)
