@@ -15,7 +15,7 @@ from confcam.build import build_annotators, build_pipeline, build_sinks, build_s
 from confcam.classify.registry import ModelRegistry
 from confcam.config import PipelineConfig, PracticeOptions, SinkConfig, SinkKind, SourceConfig, SourceKind, WebConfig
 from confcam.errors import ConfcamError, SinkError
-from confcam.fileio import check_writable, refuse_overwriting, write_json
+from confcam.fileio import check_input_file, check_writable, refuse_overwriting, write_json
 from confcam.paths import sample_clip
 from confcam.practice.score import PracticeScore
 from confcam.runner import Runner, RunStats
@@ -131,6 +131,8 @@ def practice(source: SourceConfig, options: PracticeOptions, pipeline: PipelineC
         raise ConfcamError("--source webrtc: to practise with a browser camera, run `confcam web` and turn on Practice")
     sample = sample_clip() if source.kind is SourceKind.sample else None
     refuse_overwriting({"--input": source.input, "the sample clip": sample}, {"--save-progress": options.save_progress})
+    if source.input is not None:
+        check_input_file(source.input, "a video or a photo")  # before the display check: the first mistake is named first
     progress = None
     if options.save_progress is not None:
         check_writable(options.save_progress)

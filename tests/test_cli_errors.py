@@ -67,6 +67,7 @@ CASES = {
     "steadiness that is not a number": (["analyze", "{clip}", "--steadiness", "nan"], "--steadiness"),
     "steadiness beyond reason": (["start", "--source", "sample", "--sink", "none", "--steadiness", "600"], "--steadiness"),
     "practice file source without input": (["practice", "--source", "file"], "--input"),
+    "practice missing input file": (["practice", "--source", "file", "--input", "{tmp}/nope.mp4"], "nope.mp4"),
     "practice progress into missing folder": (["practice", "--save-progress", "{tmp}/no/dir/progress.json"], "does not exist"),
     "practice progress that is the input": (
         ["practice", "--source", "file", "--input", "{clip}", "--save-progress", "{clip}"], "--save-progress"

@@ -325,3 +325,20 @@ def test_practice_in_a_window_answered_with_keys_saves_the_score(xvfb: str, tmp_
     assert f"This session: {session.correct} of {session.asked}" in err
     assert "Saved progress" in err and "Traceback" not in err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["progress.json"], "practice wrote something else"
+
+
+@pytest.mark.display
+def test_q_in_the_practice_window_stops_and_an_unused_progress_file_is_left_as_it_was(xvfb: str, tmp_path: Path) -> None:
+    if shutil.which("xdotool") is None:
+        pytest.skip("xdotool is not installed (apt-get install xdotool)")
+    progress = tmp_path / "progress.json"
+    before = json.dumps(PracticeScore(sessions=2, tallies={"sad": Tally(3, 2)}).to_json())
+    progress.write_text(before)
+    command = [sys.executable, "-m", "confcam", "practice", "--loop", "--save-progress", str(progress)]
+    process = subprocess.Popen(command, cwd=tmp_path, env={**os.environ, "DISPLAY": xvfb, "PYTHONPATH": str(REPO)},
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    press_until_done(process, xvfb, ["q"], limit_s=120)
+    _, err = process.communicate()
+    assert process.returncode == 0, err
+    assert "No question was asked" in err and "left as it was" in err, err
+    assert progress.read_text() == before

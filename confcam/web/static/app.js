@@ -391,6 +391,8 @@ class PracticePanel {
       this.next.focus();
     } else if (state === "watching") {
       this.prompt.textContent = "Watch the video: confcam pauses on a face it reads clearly.";
+    } else if (state === "ended" && this.scoreKey) {
+      this.prompt.textContent = "Stopped. Your score this session:";
     } else {
       this.prompt.textContent = this.scoreKey ? "Practice is off. Your score this session:" : this.idleText;
     }
@@ -414,7 +416,7 @@ class PracticePanel {
   }
   // The session ended (Stop, or the connection went): the score stays on the page; the next session starts afresh.
   ended() {
-    this.show({ state: "off" });
+    this.show({ state: this.on ? "ended" : "off" });
     this.section.hidden = !this.on && !this.scoreKey;
   }
   started() {
