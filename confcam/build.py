@@ -16,6 +16,7 @@ from confcam.detect.base import FaceDetector
 from confcam.detect.blazeface import BlazeFaceDetector
 from confcam.detect.focus import FocusConfig, FocusedDetector
 from confcam.errors import ModelError, SinkError
+from confcam.onnx_session import SessionPool
 from confcam.pipeline import FacePipeline
 from confcam.render import build_annotators as _annotators_for_style
 from confcam.render.base import Annotator
@@ -24,10 +25,14 @@ from confcam.sources.base import Source
 from confcam.track.tracker import FaceTracker
 
 
-def build_pipeline(config: PipelineConfig, registry: ModelRegistry | None = None) -> FacePipeline:
+def build_pipeline(
+    config: PipelineConfig, registry: ModelRegistry | None = None, sessions: SessionPool | None = None
+) -> FacePipeline:
+    """A fresh pipeline (its own tracker and smoother state); pipelines given the same `sessions` share
+    their onnxruntime sessions."""
     registry = registry or ModelRegistry()
-    model = ExpressionModel(registry.resolve(config.model, "expression").path, threads=config.threads)
-    detector = build_detector(config.detector, registry, config.focus)
+    model = ExpressionModel(registry.resolve(config.model, "expression").path, threads=config.threads, sessions=sessions)
+    detector = build_detector(config.detector, registry, config.focus, sessions)
     tracker = FaceTracker(replace(config.tracker, window=model.info.window))
     return FacePipeline(
         detector=detector,
@@ -38,15 +43,17 @@ def build_pipeline(config: PipelineConfig, registry: ModelRegistry | None = None
     )
 
 
-def build_detector(spec: str | None, registry: ModelRegistry, focus: FocusConfig) -> FaceDetector:
+def build_detector(
+    spec: str | None, registry: ModelRegistry, focus: FocusConfig, sessions: SessionPool | None = None
+) -> FaceDetector:
     """One BlazeFace file on whole frames, or 'near+far': the near-range net on the whole frame and on
     close looks at small faces, the far-range net sweeping tiles for new small faces (FocusedDetector)."""
     infos = registry.resolve_all(spec, "detector")
     if len(infos) == 1:
-        return BlazeFaceDetector(infos[0].path)
+        return BlazeFaceDetector(infos[0].path, sessions=sessions)
     if len(infos) != 2:
         raise ModelError(f"a detector spec names one model or two joined by '+' (near+far), got {spec!r}")
-    near, far = (BlazeFaceDetector(info.path, pooled=True) for info in infos)
+    near, far = (BlazeFaceDetector(info.path, pooled=True, sessions=sessions) for info in infos)
     return FocusedDetector(near, far, focus)
 
 
