@@ -25,7 +25,7 @@ from aiortc.mediastreams import MediaStreamError
 from confcam.classify.smoother import STEADINESS_PRESETS
 from confcam.web.analyser import FrameAnalyser
 from confcam.web.signalling import BadControl, BadOffer, parse_control
-from confcam.web.slots import LatestSlot, SlotClosed
+from confcam.slots import AsyncNewestSlot, SlotClosed
 
 log = logging.getLogger(__name__)
 
@@ -207,7 +207,7 @@ class ResultTrack(MediaStreamTrack):
     def __init__(self, stats: SessionStats) -> None:
         super().__init__()
         self._stats = stats
-        self._slot: LatestSlot[tuple[av.VideoFrame, float]] = LatestSlot()
+        self._slot: AsyncNewestSlot[tuple[av.VideoFrame, float]] = AsyncNewestSlot()
 
     def deliver(self, frame: av.VideoFrame, received_at: float) -> None:
         self._slot.put((frame, received_at))
@@ -238,7 +238,7 @@ class AnalysingSession(PeerSession):
         super().__init__(pc, ice_timeout_s)
         self.analyser = analyser
         self._worker = worker
-        self._incoming: LatestSlot[Received] = LatestSlot()
+        self._incoming: AsyncNewestSlot[Received] = AsyncNewestSlot()
         self.output = ResultTrack(self.stats)
         self._started_at = time.perf_counter()
 
