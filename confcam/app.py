@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 from dataclasses import replace
 from pathlib import Path
@@ -17,7 +18,10 @@ from confcam.config import PipelineConfig, SinkConfig, SourceConfig, SourceKind,
 from confcam.errors import ConfcamError
 from confcam.fileio import check_writable, refuse_overwriting, write_json
 from confcam.paths import sample_clip
-from confcam.runner import Runner, RunStats
+from confcam.pipeline import FacePipeline
+from confcam.processor import RunStats
+from confcam.render.base import Annotator
+from confcam.runner import Runner
 from confcam.sinks.base import Sink
 from confcam.sources.base import Source
 from confcam.types import Result
@@ -136,10 +140,11 @@ def analyze(path: Path, json_out: Path | None, pipeline: PipelineConfig, max_fra
         from confcam.sinks.file import FileSink
 
         sinks.append(FileSink(output, audio_from=path))
-    runner = _runner(source_config, pipeline, sinks, max_frames, style_needed=output is not None)
+    source, built, annotators = _parts(source_config, pipeline, style_needed=output is not None)
     if json_out is not None:
-        header = {"input": str(path), "model": runner.pipeline.model.info.name, "labels": list(runner.pipeline.class_names)}
-        runner.sinks.append(AnalysisJsonSink(json_out, header, timeline, runner.source))
+        header = {"input": str(path), "model": built.model.info.name, "labels": list(built.class_names)}
+        sinks.append(AnalysisJsonSink(json_out, header, timeline, source))
+    runner = Runner(source, built, annotators, sinks, max_frames=max_frames)
     stats = _run_with_progress(runner, f"analysing {path.name}", _frame_total(runner.source, max_frames))
     print_summary(timeline.summaries(runner.source.fps))
     skipped = runner.source.skipped_frames
@@ -162,17 +167,20 @@ def analyze(path: Path, json_out: Path | None, pipeline: PipelineConfig, max_fra
             console.print(f"Wrote {target}.")
 
 
-def _runner(
-    source_config: SourceConfig,
-    pipeline_config: PipelineConfig,
-    sinks: list[Sink],
-    max_frames: int | None,
-    style_needed: bool = True,
-) -> Runner:
+def _parts(
+    source_config: SourceConfig, pipeline_config: PipelineConfig, style_needed: bool = True
+) -> tuple[Source, FacePipeline, list[Annotator]]:
+    """The source, pipeline and annotators a Runner drives (the source sized to the model's window)."""
     pipeline = build_pipeline(pipeline_config)
     source = build_source(source_config, window=pipeline.model.info.window)
     annotators = build_annotators(pipeline_config.style) if style_needed else []
-    return Runner(source, pipeline, annotators, sinks, max_frames=max_frames)
+    return source, pipeline, annotators
+
+
+def _runner(
+    source_config: SourceConfig, pipeline_config: PipelineConfig, sinks: list[Sink], max_frames: int | None
+) -> Runner:
+    return Runner(*_parts(source_config, pipeline_config), sinks, max_frames=max_frames)
 
 
 def bench(video: Path | None, frames: int, warmup: int, json_out: Path | None, pipeline: PipelineConfig) -> None:
@@ -185,16 +193,17 @@ def bench(video: Path | None, frames: int, warmup: int, json_out: Path | None, p
     if json_out is not None:
         check_writable(json_out)
     source_config = SourceConfig(kind=SourceKind.file, input=clip, pace=False, loop=True)
-    runner = _runner(source_config, pipeline, [NullSink()], warmup + frames)
-    runner.warmup = warmup
-    runner.draw = True
     rss_warm: list[float] = []
+    seen = itertools.count(1)
 
     def after_warmup(_: Result) -> None:
-        if runner.stats.frames == 1 and not rss_warm:
+        if next(seen) == warmup + 1:
             rss_warm.append(rss_mb())
 
-    runner.on_frame = after_warmup
+    runner = Runner(
+        *_parts(source_config, pipeline), [NullSink()], max_frames=warmup + frames, on_frame=after_warmup, draw=True,
+        warmup=warmup,
+    )
     stats = _run_with_progress(runner, f"bench {clip.name}", warmup + frames)
     report = BenchReport.from_stats(str(clip), stats, rss_warm[0] if rss_warm else rss_mb(), rss_mb())
     width, height = runner.source.size

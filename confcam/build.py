@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import sys
 from dataclasses import replace
-from pathlib import Path
 
 from confcam.classify.crop import FaceCropper
 from confcam.classify.model import ExpressionModel
