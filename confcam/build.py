@@ -5,29 +5,34 @@ from __future__ import annotations
 import os
 import sys
 from dataclasses import replace
-from pathlib import Path
 
 from confcam.classify.crop import FaceCropper
 from confcam.classify.model import ExpressionModel
 from confcam.classify.registry import ModelRegistry
 from confcam.classify.smoother import ExpressionSmoother
-from confcam.config import PipelineConfig, SinkConfig, SinkKind, SourceConfig, SourceKind, Style
+from confcam.config import PipelineConfig, SinkConfig, SourceConfig, SourceKind, Style
 from confcam.detect.base import FaceDetector
 from confcam.detect.blazeface import BlazeFaceDetector
 from confcam.detect.focus import FocusConfig, FocusedDetector
 from confcam.errors import ModelError, SinkError
+from confcam.onnx_session import SessionPool
 from confcam.pipeline import FacePipeline
 from confcam.render import build_annotators as _annotators_for_style
 from confcam.render.base import Annotator
+from confcam.sinks import sink_registry
 from confcam.sinks.base import Sink
 from confcam.sources.base import Source
 from confcam.track.tracker import FaceTracker
 
 
-def build_pipeline(config: PipelineConfig, registry: ModelRegistry | None = None) -> FacePipeline:
+def build_pipeline(
+    config: PipelineConfig, registry: ModelRegistry | None = None, sessions: SessionPool | None = None
+) -> FacePipeline:
+    """A fresh pipeline (its own tracker and smoother state); pipelines given the same `sessions` share
+    their onnxruntime sessions."""
     registry = registry or ModelRegistry()
-    model = ExpressionModel(registry.resolve(config.model, "expression").path, threads=config.threads)
-    detector = build_detector(config.detector, registry, config.focus)
+    model = ExpressionModel(registry.resolve(config.model, "expression").path, threads=config.threads, sessions=sessions)
+    detector = build_detector(config.detector, registry, config.focus, sessions)
     tracker = FaceTracker(replace(config.tracker, window=model.info.window))
     return FacePipeline(
         detector=detector,
@@ -38,15 +43,17 @@ def build_pipeline(config: PipelineConfig, registry: ModelRegistry | None = None
     )
 
 
-def build_detector(spec: str | None, registry: ModelRegistry, focus: FocusConfig) -> FaceDetector:
+def build_detector(
+    spec: str | None, registry: ModelRegistry, focus: FocusConfig, sessions: SessionPool | None = None
+) -> FaceDetector:
     """One BlazeFace file on whole frames, or 'near+far': the near-range net on the whole frame and on
     close looks at small faces, the far-range net sweeping tiles for new small faces (FocusedDetector)."""
     infos = registry.resolve_all(spec, "detector")
     if len(infos) == 1:
-        return BlazeFaceDetector(infos[0].path)
+        return BlazeFaceDetector(infos[0].path, sessions=sessions)
     if len(infos) != 2:
         raise ModelError(f"a detector spec names one model or two joined by '+' (near+far), got {spec!r}")
-    near, far = (BlazeFaceDetector(info.path, pooled=True) for info in infos)
+    near, far = (BlazeFaceDetector(info.path, pooled=True, sessions=sessions) for info in infos)
     return FocusedDetector(near, far, focus)
 
 
@@ -94,48 +101,20 @@ def has_display() -> bool:
     return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
 
 
-def default_sink_kinds() -> tuple[tuple[SinkKind, ...], str]:
+def default_sink_kinds() -> tuple[tuple[str, ...], str]:
     """With no --sink: the virtual camera when a backend is usable, else the side panel; says which and why."""
     from confcam.sinks.virtualcam import virtualcam_status
 
     status = virtualcam_status()
     if status.get("usable"):
-        return (SinkKind.virtualcam,), "sending to the virtual camera (select \"confcam\" in your meeting app)"
+        return ("virtualcam",), "sending to the virtual camera (select \"confcam\" in your meeting app)"
     if has_display():
-        return (SinkKind.panel,), f"no virtual camera backend ({status.get('hint', 'none found')}); showing the side panel"
+        return ("panel",), f"no virtual camera backend ({status.get('hint', 'none found')}); showing the side panel"
     raise SinkError(
         "no virtual camera backend and no display for the side panel; choose a sink, e.g. --sink file --output out.mp4"
     )
 
 
 def build_sinks(config: SinkConfig) -> list[Sink]:
-    sinks: list[Sink] = []
-    for kind in config.kinds:
-        sinks.append(_sink(kind, config))
-    return sinks
-
-
-def _sink(kind: SinkKind, config: SinkConfig) -> Sink:
-    if kind is SinkKind.virtualcam:
-        from confcam.sinks.virtualcam import VirtualCameraSink
-
-        return VirtualCameraSink(device=config.device, backend=config.backend)
-    if kind is SinkKind.panel:
-        from confcam.sinks.panel import PanelSink
-
-        return PanelSink()
-    if kind is SinkKind.window:
-        from confcam.sinks.window import WindowSink
-
-        return WindowSink()
-    if kind is SinkKind.file:
-        from confcam.sinks.file import FileSink
-
-        return FileSink(Path(config.output))
-    if kind is SinkKind.events:
-        from confcam.sinks.events import EventsSink
-
-        return EventsSink(Path(config.events))
-    from confcam.sinks.null import NullSink
-
-    return NullSink()
+    registry = sink_registry()
+    return [registry.get(kind).build(config.options) for kind in config.kinds]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 from dataclasses import replace
 from pathlib import Path
-from typing import Optional
+from typing import Any, Optional
 
 import typer
 
@@ -14,7 +14,6 @@ from confcam.config import (
     PipelineConfig,
     PracticeOptions,
     SinkConfig,
-    SinkKind,
     SourceConfig,
     SourceKind,
     Style,
@@ -22,7 +21,9 @@ from confcam.config import (
     parse_region,
     parse_steadiness,
 )
+from confcam.cli_options import with_stage_options
 from confcam.errors import ConfcamError
+from confcam.sinks import sink_registry
 from confcam.signals import StopSignals
 from confcam.train.commands import register as register_training_commands
 
@@ -50,6 +51,10 @@ STEADINESS_HELP = (
     "time and the time a new label must lead; a clear change still shows sooner than a faint one)."
 )
 STYLE_HELP = "How to mark faces: emoji above the head, text label + confidence, coloured ring, or all."
+SINK_HELP = (
+    "Where results go (repeatable): " + ", ".join(sink_registry().names())
+    + " (see `confcam plugins`). Default: virtual camera if usable, else the side panel."
+)
 TOKEN_HELP = (
     "Secret the page (and any client) must send as Authorization: Bearer TOKEN; at least 16 URL-safe "
     "characters. Default: a fresh random one per run, printed in the page URL (#token=...)."
@@ -75,6 +80,7 @@ def demo(
         "  confcam start --source file --input call.mp4 --sink file --output out.mp4 --sink events --events out.jsonl"
     )
 )
+@with_stage_options(sink_registry(), "sink", SINK_HELP, into="sink_options")
 def start(
     source: SourceKind = typer.Option(SourceConfig.kind, help="Where the faces come from."),
     monitor: int = typer.Option(1, help="Screen source: monitor number (see `confcam devices`)."),
@@ -88,16 +94,13 @@ def start(
     max_sessions: int = typer.Option(
         WebConfig.max_sessions, help="WebRTC source: peers connecting at once (the newest connected one sends)."
     ),
-    sink: list[SinkKind] = typer.Option([], help="Where results go (repeatable). Default: virtual camera if usable, else the side panel."),
-    output: Optional[Path] = typer.Option(None, "--output", "-o", help="File sink: mp4 to write."),
-    events: Optional[Path] = typer.Option(None, help="Events sink: JSONL timeline to write."),
-    device: Optional[str] = typer.Option(None, help="Virtual camera: device (e.g. /dev/video10)."),
-    backend: Optional[str] = typer.Option(None, help="Virtual camera: pyvirtualcam backend (v4l2loopback, obs, unitycapture)."),
     max_frames: Optional[int] = typer.Option(None, min=1, help="Stop after this many frames."),
     model: Optional[str] = typer.Option(None, help=MODEL_HELP),
     detector: Optional[str] = typer.Option(None, help=DETECTOR_HELP),
     style: Style = typer.Option(Style.emoji, help=STYLE_HELP),
     steadiness: Optional[str] = typer.Option(None, help=STEADINESS_HELP),
+    sink: list[str] = (),
+    sink_options: Optional[dict[str, Any]] = None,
 ) -> None:
     """Label every face live and send the result to a virtual camera, the side panel, a window or a file.
 
@@ -113,7 +116,7 @@ def start(
         loop=loop,
         web=_with_token(WebConfig(port=port, max_sessions=max_sessions), token),
     )
-    sink_config = SinkConfig(kinds=tuple(sink), output=output, events=events, device=device, backend=backend)
+    sink_config = SinkConfig(kinds=tuple(sink), options=sink_options or {})
     pipeline = PipelineConfig(model=model, detector=detector, style=style, smoother=parse_steadiness(steadiness))
     actions.start(source_config, sink_config, pipeline, max_frames=max_frames)
 
@@ -247,6 +250,13 @@ def models_info(name: str = typer.Argument(..., help="Model name or path.")) -> 
 def devices(as_json: bool = typer.Option(False, "--json", help="Machine-readable output.")) -> None:
     """Monitors, windows, cameras and the virtual-camera backend (and how to install one if missing)."""
     actions.devices(as_json=as_json)
+
+
+@cli.command(epilog="Example: confcam plugins --json")
+def plugins(as_json: bool = typer.Option(False, "--json", help="Machine-readable output.")) -> None:
+    """The sinks confcam can use, its own and those other installed packages add (entry point group
+    confcam.sinks), with their options; plugins that failed to load are listed with the reason."""
+    actions.plugins(as_json=as_json)
 
 
 register_training_commands(cli)

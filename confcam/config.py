@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import re
 import secrets
-from dataclasses import dataclass, field
 import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
+from typing import Any
 
 from confcam.classify.smoother import STEADINESS_PRESETS, SmootherConfig
 from confcam.detect.focus import FocusConfig
 from confcam.errors import ConfcamError
 from confcam.practice.quiz import PracticeConfig
+from confcam.sinks import sink_registry
 from confcam.track.tracker import TrackerConfig
 
 
@@ -23,15 +26,6 @@ class SourceKind(str, Enum):
     file = "file"
     sample = "sample"
     webrtc = "webrtc"
-
-
-class SinkKind(str, Enum):
-    virtualcam = "virtualcam"
-    panel = "panel"
-    window = "window"
-    file = "file"
-    events = "events"
-    none = "none"
 
 
 class Style(str, Enum):
@@ -99,20 +93,31 @@ class SourceConfig:
 
 @dataclass(frozen=True)
 class SinkConfig:
-    kinds: tuple[SinkKind, ...] = ()
+    """Which sinks (names from the sink registry, plugins included) and their options by name."""
+
+    kinds: tuple[str, ...] = ()
     """Empty: the virtual camera when a backend is usable, else the side panel."""
-    output: Path | None = None
-    events: Path | None = None
-    device: str | None = None
-    backend: str | None = None
+    options: Mapping[str, Any] = field(default_factory=dict)
+    """Option values by name (e.g. output, events, device); what each sink takes is in its registry entry."""
 
     def __post_init__(self) -> None:
-        if SinkKind.file in self.kinds and self.output is None:
-            raise ConfcamError("--sink file needs --output PATH.mp4")
-        if SinkKind.events in self.kinds and self.events is None:
-            raise ConfcamError("--sink events needs --events PATH.jsonl")
-        if SinkKind.none in self.kinds and len(self.kinds) > 1:
+        registry = sink_registry()
+        for kind in self.kinds:
+            missing = registry.get(kind).missing(self.options)
+            if missing:
+                raise ConfcamError(f"--sink {kind} needs {missing[0].required}")
+        if "none" in self.kinds and len(self.kinds) > 1:
             raise ConfcamError("--sink none cannot be combined with other sinks")
+
+    def output_files(self) -> dict[str, Path]:
+        """The files the chosen sinks will write, by the flag that named each."""
+        entries = [sink_registry().get(kind) for kind in self.kinds]
+        return {
+            option.cli_flags[0]: Path(self.options[option.name])
+            for entry in entries
+            for option in entry.options
+            if option.writes_file and self.options.get(option.name) is not None
+        }
 
 
 @dataclass(frozen=True)

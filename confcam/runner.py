@@ -2,54 +2,19 @@
 
 from __future__ import annotations
 
-import statistics
 import time
-from collections import deque
 from collections.abc import Callable, Sequence
 from contextlib import ExitStack
-from dataclasses import dataclass, field
-
-import numpy as np
 
 from confcam.errors import SourceError
 from confcam.pipeline import FacePipeline
+from confcam.processor import FrameProcessor, RunStats
 from confcam.render.base import Annotator
+from confcam.signals import StopRequested
 from confcam.sinks.base import Sink
 from confcam.sources.base import Source
-from confcam.signals import StopRequested
 from confcam.sources.latest import LatestFrameReader
 from confcam.types import Frame, Result
-
-
-_KEPT_SAMPLES = 20_000
-"""Timing samples kept per series: enough for stable medians, flat memory over hours."""
-
-
-@dataclass
-class RunStats:
-    frames: int = 0
-    dropped: int = 0
-    """Stale frames a live source produced while the pipeline was busy (skipped, never queued)."""
-    elapsed_s: float = 0.0
-    latency_ms: deque[float] = field(default_factory=lambda: deque(maxlen=_KEPT_SAMPLES))
-    """Capture -> all sinks written, per frame."""
-    faces: deque[int] = field(default_factory=lambda: deque(maxlen=_KEPT_SAMPLES))
-    """Faces shown per frame."""
-    stage_ms: dict[str, deque[float]] = field(default_factory=dict)
-    interrupted: StopRequested | None = None
-    """Set when Ctrl+C, SIGTERM or SIGHUP stopped the run; the sinks' outputs were finished all the same."""
-    source_ended: str | None = None
-    """Why a live source went away mid-run (window closed, peer left, camera unplugged); what was recorded is kept."""
-
-    @property
-    def fps(self) -> float:
-        return self.frames / self.elapsed_s if self.elapsed_s > 0 else 0.0
-
-    def median_stage_ms(self) -> dict[str, float]:
-        return {name: statistics.median(v) for name, v in self.stage_ms.items() if v}
-
-    def latency_percentile(self, q: float) -> float:
-        return float(np.percentile(self.latency_ms, q)) if self.latency_ms else 0.0
 
 
 class Runner:
@@ -80,7 +45,7 @@ class Runner:
         self.warmup = warmup
         self._seen = 0
         self._started = 0.0
-        self.draw = any(s.needs_image for s in self.sinks) if draw is None else draw
+        self.processor = FrameProcessor(pipeline, annotators, any(s.needs_image for s in self.sinks) if draw is None else draw)
 
     def run(self, on_started: Callable[[], None] | None = None) -> RunStats:
         """Sinks are closed with success=False on any error, so no output is left half-written.
@@ -141,32 +106,15 @@ class Runner:
         return any(s.stop_requested for s in self.sinks)
 
     def _step(self, frame: Frame, capture_ms: float) -> None:
-        faces = self.pipeline.process(frame)
-        t0 = time.perf_counter()
-        image = frame.image
-        if self.draw and self.annotators:
-            image = image.copy()
-            for annotator in self.annotators:
-                image = annotator.annotate(image, faces, self.pipeline.class_names)
+        result, stage_ms = self.processor.process(frame)
         t1 = time.perf_counter()
-        result = Result(frame=frame, faces=faces, class_names=self.pipeline.class_names, image=image)
         for sink in self.sinks:
             sink.write(result)
         t2 = time.perf_counter()
         self._seen += 1
         if self._seen > self.warmup:
-            self._record(result, {"capture": capture_ms, "render": (t1 - t0) * 1000, "sink": (t2 - t1) * 1000}, t2)
+            self.stats.record(result, {**stage_ms, "capture": capture_ms, "sink": (t2 - t1) * 1000}, finished=t2)
         elif self._seen == self.warmup:
             self._started = time.perf_counter()
         if self.on_frame is not None:
             self.on_frame(result)
-
-    def _record(self, result: Result, extra_ms: dict[str, float], finished: float) -> None:
-        stats = self.stats
-        frame = result.frame
-        stats.frames += 1
-        stats.faces.append(len(result.faces))
-        if frame.captured_at:
-            stats.latency_ms.append((finished - frame.captured_at) * 1000)
-        for name, ms in {**self.pipeline.times.ms, **extra_ms}.items():
-            stats.stage_ms.setdefault(name, deque(maxlen=_KEPT_SAMPLES)).append(ms)

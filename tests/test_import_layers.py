@@ -11,7 +11,7 @@ import pytest
 
 PACKAGE = Path(__file__).resolve().parents[1] / "confcam"
 
-BASE = {"errors", "types", "paths", "fileio", "records", "signals", "geometry", "imaging", "displays", "onnx_session"}
+BASE = {"errors", "types", "paths", "fileio", "records", "signals", "geometry", "imaging", "displays", "onnx_session", "plugins", "slots"}
 """Helpers every layer may use; they use nothing of confcam's but each other."""
 ALLOWED: dict[str, set[str]] = {
     **{name: BASE for name in BASE},

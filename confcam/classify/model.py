@@ -10,7 +10,7 @@ import onnxruntime as ort
 
 from confcam.classify.crop import CropRule
 from confcam.errors import ModelError
-from confcam.onnx_session import open_session
+from confcam.onnx_session import SessionPool, open_session
 
 CANONICAL_LABELS = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral", "contempt")
 KINDS = ("expression", "detector")
@@ -157,10 +157,11 @@ class _FieldReader:
 
 
 class ExpressionModel:
-    """Classifies every ready face window of a frame in one onnxruntime call."""
+    """Classifies every ready face window of a frame in one onnxruntime call; `sessions` lets several
+    models of the same file (one per web client) share one onnxruntime session."""
 
-    def __init__(self, path: Path, threads: int = 1) -> None:
-        self.session = open_session(path, threads)
+    def __init__(self, path: Path, threads: int = 1, sessions: SessionPool | None = None) -> None:
+        self.session = (sessions.open if sessions is not None else open_session)(path, threads)
         self.info = ModelInfo.from_session(Path(path), self.session)
         if self.info.kind != "expression":
             raise ModelError(f"{Path(path).name} is a {self.info.kind} model, not an expression model")

@@ -16,7 +16,7 @@ import numpy as np
 from confcam.detect.base import FaceDetector
 from confcam.errors import ModelError
 from confcam.geometry import iou_matrix
-from confcam.onnx_session import open_session
+from confcam.onnx_session import SessionPool, open_session
 from confcam.paths import models_dir
 from confcam.types import LANDMARK_NAMES, Detections
 
@@ -248,7 +248,8 @@ class BlazeFaceDetector(FaceDetector):
 
     `pooled` picks the score threshold meant for use inside MultiRangeDetector. `tiles` (cols, rows)
     also runs the net on overlapping tiles, batched with the whole frame, so faces too small for the
-    letterboxed whole frame are still found; (1, 1) runs the whole frame only.
+    letterboxed whole frame are still found; (1, 1) runs the whole frame only. `sessions` lets several
+    detectors (one per web client) share one onnxruntime session.
     """
 
     def __init__(
@@ -260,9 +261,11 @@ class BlazeFaceDetector(FaceDetector):
         threads: int = 1,
         tiles: tuple[int, int] = (1, 1),
         tile_overlap: float = 0.15,
+        sessions: SessionPool | None = None,
     ) -> None:
         path = resolve_model(model)
-        self.session = open_session(path, threads, what="detector model")
+        opener = sessions.open if sessions is not None else open_session
+        self.session = opener(path, threads, what="detector model")
         spec = self._variant(path)
         self.input_size = spec.anchors.input_size
         default = spec.pooled_score_threshold if pooled else spec.score_threshold

@@ -1,1 +1,21 @@
-"""Where results go: virtual camera, side panel, window, file, events timeline."""
+"""Where results go: virtual camera, side panel, window, file, events timeline, and any plugin's sink."""
+
+from __future__ import annotations
+
+from functools import cache
+
+from confcam.plugins import Registry
+from confcam.sinks.base import Sink
+
+ENTRY_POINT_GROUP = "confcam.sinks"
+
+
+@cache
+def sink_registry() -> Registry[Sink]:
+    """confcam's sinks (each module here with an ENTRY) and those other packages add through entry points."""
+    import confcam.sinks as package
+
+    registry: Registry[Sink] = Registry("sink")
+    registry.add_modules(package)
+    registry.add_entry_points(ENTRY_POINT_GROUP)
+    return registry

@@ -9,6 +9,7 @@ from confcam.errors import SinkError
 from confcam.fileio import AtomicTextFile
 from confcam.records import frame_record
 from confcam.sinks.base import Sink
+from confcam.plugins import Entry, Option
 from confcam.types import Result
 
 
@@ -45,3 +46,11 @@ class EventsSink(Sink):
             file.commit()
         else:
             file.discard()
+
+
+ENTRY = Entry(
+    "events",
+    "A JSON-lines timeline of every face, one line per frame.",
+    lambda events: EventsSink(events),
+    (Option("events", Path, "Events sink: JSONL timeline to write.", required="--events PATH.jsonl", writes_file=True),),
+)

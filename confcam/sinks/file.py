@@ -13,6 +13,7 @@ from confcam.errors import SinkError
 from confcam.fileio import AtomicOutput, os_reason
 from confcam.imaging import letterbox
 from confcam.sinks.base import Sink
+from confcam.plugins import Entry, Option
 from confcam.types import Result
 
 CONTAINERS = {".mp4": "mp4", ".m4v": "mp4", ".mov": "mov", ".mkv": "matroska"}
@@ -177,3 +178,10 @@ class AudioCopy:
                 packet.stream = self._stream
                 container.mux(packet)
 
+
+ENTRY = Entry(
+    "file",
+    "The labelled video as an .mp4 (.mov, .mkv), finished when the run ends.",
+    lambda output: FileSink(output),
+    (Option("output", Path, "File sink: mp4 to write.", ("--output", "-o"), required="--output PATH.mp4", writes_file=True),),
+)

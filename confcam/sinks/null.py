@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from confcam.sinks.base import Sink
+from confcam.plugins import Entry
 from confcam.types import Result
 
 
@@ -17,3 +18,6 @@ class NullSink(Sink):
 
     def write(self, result: Result) -> None:
         self.frames += 1
+
+
+ENTRY = Entry("none", "Run the pipeline and show nothing (benchmarks, events only).", NullSink)

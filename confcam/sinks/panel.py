@@ -7,6 +7,7 @@ import cv2
 from confcam.errors import ConfcamError
 from confcam.render.panel import PanelRenderer
 from confcam.sinks.base import Sink
+from confcam.plugins import Entry
 from confcam.sinks.window import DisplayWindow
 from confcam.displays import list_monitors
 from confcam.types import Result
@@ -46,3 +47,6 @@ class PanelSink(Sink):
 
     def close(self, success: bool = True) -> None:
         self.window.close()
+
+
+ENTRY = Entry("panel", "A side panel beside the meeting: each person's thumbnail, place and expression.", PanelSink)

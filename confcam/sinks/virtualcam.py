@@ -13,6 +13,7 @@ from pyvirtualcam import PixelFormat
 from confcam.errors import SinkError
 from confcam.imaging import letterbox
 from confcam.sinks.base import Sink
+from confcam.plugins import Entry, Option
 from confcam.types import Result
 
 CARD_LABEL = "confcam"
@@ -129,3 +130,14 @@ class VirtualCameraSink(Sink):
         if self._camera is not None:
             self._camera.close()
             self._camera = None
+
+
+ENTRY = Entry(
+    "virtualcam",
+    'A virtual camera named "confcam" that meeting apps can select.',
+    VirtualCameraSink,
+    (
+        Option("device", str, "Virtual camera: device (e.g. /dev/video10)."),
+        Option("backend", str, "Virtual camera: pyvirtualcam backend (v4l2loopback, obs, unitycapture)."),
+    ),
+)

@@ -11,6 +11,7 @@ import numpy as np
 
 from confcam.errors import SinkError
 from confcam.sinks.base import Sink
+from confcam.plugins import Entry
 from confcam.types import Result
 
 STOP_KEYS = (ord("q"), ord("Q"), 27)
@@ -154,3 +155,6 @@ class WindowSink(Sink):
 
     def close(self, success: bool = True) -> None:
         self.window.close()
+
+
+ENTRY = Entry("window", "A window showing the labelled video.", WindowSink)

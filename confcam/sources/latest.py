@@ -10,6 +10,7 @@ import threading
 from types import TracebackType
 
 from confcam.errors import SourceError
+from confcam.slots import NewestSlot
 from confcam.sources.base import Source
 from confcam.types import Frame
 
@@ -26,13 +27,7 @@ class LatestFrameReader:
 
     def __init__(self, source: Source) -> None:
         self.source = source
-        self.dropped = 0
-        """Frames that were replaced by a newer one before anybody read them."""
-        self.captured = 0
-        self._condition = threading.Condition()
-        self._latest: Frame | None = None
-        self._ended = False
-        self._error: BaseException | None = None
+        self._slot: NewestSlot[Frame] = NewestSlot()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -40,6 +35,7 @@ class LatestFrameReader:
         if self._thread is not None:
             return
         self._stop.clear()
+        self._slot = NewestSlot()
         self._thread = threading.Thread(target=self._capture, name=f"capture {self.source.name}", daemon=True)
         self._thread.start()
 
@@ -51,18 +47,19 @@ class LatestFrameReader:
         """
         if self._thread is None:
             self.start()
-        with self._condition:
-            ready = self._condition.wait_for(
-                lambda: self._latest is not None or self._ended or self._error is not None, timeout=timeout
-            )
-            if self._latest is not None:
-                frame, self._latest = self._latest, None
-                return frame
-            if self._error is not None:
-                raise self._error
-            if ready:
-                return None
-        raise SourceError(f"no frame from {self.source.name} for {timeout:g} s (source lost?)")
+        try:
+            return self._slot.take(timeout)
+        except TimeoutError:
+            raise SourceError(f"no frame from {self.source.name} for {timeout:g} s (source lost?)") from None
+
+    @property
+    def dropped(self) -> int:
+        """Frames that were replaced by a newer one before anybody read them."""
+        return self._slot.dropped
+
+    @property
+    def captured(self) -> int:
+        return self._slot.put_count
 
     def close(self) -> None:
         """Stops the thread; a read() stuck in the source is left to its daemon thread after a short wait."""
@@ -70,13 +67,11 @@ class LatestFrameReader:
         thread, self._thread = self._thread, None
         if thread is not None and thread is not threading.current_thread():
             thread.join(_JOIN_TIMEOUT_S)
-        with self._condition:
-            self._latest = None
-            self._condition.notify_all()
+        self._slot.close()
 
     @property
     def ended(self) -> bool:
-        return self._ended
+        return self._slot.ended
 
     def __enter__(self) -> LatestFrameReader:
         self.start()
@@ -94,19 +89,10 @@ class LatestFrameReader:
         try:
             while not self._stop.is_set():
                 frame = self.source.read()
-                with self._condition:
-                    if frame is None:
-                        break
-                    if self._latest is not None:
-                        self.dropped += 1
-                    self._latest = frame
-                    self.captured += 1
-                    self._condition.notify_all()
+                if frame is None:
+                    break
+                self._slot.put(frame)
         except BaseException as error:  # noqa: BLE001 - handed to the reading thread, not swallowed
-            with self._condition:
-                self._error = error
-                self._condition.notify_all()
+            self._slot.fail(error)
             return
-        with self._condition:
-            self._ended = True
-            self._condition.notify_all()
+        self._slot.end()

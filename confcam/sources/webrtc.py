@@ -9,7 +9,6 @@ sending goes away (the tab closes, the connection drops), the source ends, so wh
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Callable
 from typing import Protocol
@@ -17,6 +16,7 @@ from typing import Protocol
 import av
 
 from confcam.errors import ConfcamError, SourceError
+from confcam.slots import NewestSlot
 from confcam.sources.base import Source
 from confcam.types import Frame
 
@@ -43,46 +43,6 @@ class PeerServer(Protocol):
     def stop(self) -> None: ...
 
 
-class _FrameSlot:
-    """Thread-safe newest-frame slot between the server's event loop and the reading thread."""
-
-    def __init__(self) -> None:
-        self._condition = threading.Condition()
-        self._item: tuple[av.VideoFrame, float] | None = None
-        self._closed = False
-        self._ended = False
-        self.dropped = 0
-
-    def put(self, frame: av.VideoFrame, received_at: float) -> None:
-        with self._condition:
-            if self._item is not None:
-                self.dropped += 1
-            self._item = (frame, received_at)
-            self._condition.notify_all()
-
-    def take(self, timeout: float) -> tuple[av.VideoFrame, float] | None:
-        """The newest frame; None once closed or ended (after the last frame); TimeoutError if nothing arrives."""
-        with self._condition:
-            if not self._condition.wait_for(
-                lambda: self._item is not None or self._closed or self._ended, timeout=timeout
-            ):
-                raise TimeoutError
-            item, self._item = self._item, None
-            return None if self._closed else item
-
-    def end(self) -> None:
-        """The stream is over: the frame still waiting is handed over, then take() returns None."""
-        with self._condition:
-            self._ended = True
-            self._condition.notify_all()
-
-    def close(self) -> None:
-        with self._condition:
-            self._closed = True
-            self._item = None
-            self._condition.notify_all()
-
-
 class WebRtcSource(Source):
     """Serves the page, waits for a peer to send video, and yields its frames at the first frame's size."""
 
@@ -94,7 +54,7 @@ class WebRtcSource(Source):
         self.connect_timeout_s = connect_timeout_s
         self.idle_timeout_s = idle_timeout_s
         self._fps = fps
-        self._slot = _FrameSlot()
+        self._slot: NewestSlot[tuple[av.VideoFrame, float]] = NewestSlot()
         self._listening = False
         self._size: tuple[int, int] | None = None
         self._first: tuple[av.VideoFrame, float] | None = None
@@ -121,9 +81,9 @@ class WebRtcSource(Source):
         """Start serving the page without waiting for a peer (open() calls this first)."""
         if self._listening:
             return
-        self._slot = _FrameSlot()
+        self._slot = NewestSlot()
         try:
-            self.server.start(self._slot.put, self._peer_left)
+            self.server.start(lambda frame, received_at: self._slot.put((frame, received_at)), self._peer_left)
         except ConfcamError as error:
             raise SourceError(str(error)) from None
         self._listening = True

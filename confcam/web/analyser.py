@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import av
@@ -10,10 +12,22 @@ import numpy as np
 
 from confcam.classify.smoother import STEADINESS_PRESETS, SmootherConfig
 from confcam.pipeline import FacePipeline
+from confcam.processor import FrameProcessor
 from confcam.render.base import Annotator
 from confcam.records import frame_record
-from confcam.types import Frame
+from confcam.types import Frame, Result
 from confcam.web.practice import WebPractice
+
+
+@dataclass(frozen=True)
+class Analysed:
+    """One client frame's outcome: the video frame to send back, the `predictions` message, and the
+    Result and stage times for the session's RunStats."""
+
+    frame: av.VideoFrame
+    message: dict[str, Any]
+    result: Result
+    stage_ms: dict[str, float]
 
 
 class FrameAnalyser:
@@ -24,12 +38,15 @@ class FrameAnalyser:
     """
 
     def __init__(self, pipeline: FacePipeline, annotators: Sequence[Annotator]) -> None:
-        self.pipeline = pipeline
-        self.annotators = list(annotators)
+        self.processor = FrameProcessor(pipeline, annotators)
         self.practice = WebPractice(pipeline.class_names)
         """Practice mode, off until the page turns it on; while on, labels are hidden from the video and
         from this session's messages (see confcam/web/practice.py)."""
         self._wanted: SmootherConfig | None = None
+
+    @property
+    def pipeline(self) -> FacePipeline:
+        return self.processor.pipeline
 
     @property
     def class_names(self) -> tuple[str, ...]:
@@ -45,25 +62,27 @@ class FrameAnalyser:
         Each face keeps its smoothed state; only the time constants change."""
         self._wanted = SmootherConfig.preset(name)
 
-    def analyse(self, video: av.VideoFrame, index: int, t: float) -> tuple[av.VideoFrame, dict[str, Any]]:
-        """The returned frame keeps the incoming pts, so the browser plays it on the sender's clock."""
+    def analyse(self, video: av.VideoFrame, index: int, t: float) -> Analysed:
+        """The returned frame keeps the incoming pts, so the browser plays it on the sender's clock.
+        Stage `total` covers the colour conversions too: all the worker thread spent on the frame."""
+        started = time.perf_counter()
         wanted = self._wanted
         if wanted is not None and wanted != self.pipeline.smoother.config:
             self.pipeline.smoother.config = wanted
-        image = video.to_ndarray(format="bgr24")
-        faces = self.pipeline.process(Frame(image=image, index=index, timestamp=t))
-        image, practice = self.practice.step(image, faces, t)
-        if practice is None:
-            for annotator in self.annotators:
-                image = annotator.annotate(image, faces, self.class_names)
-        else:
-            faces = faces.with_fields(labels=None, confidences=None, probs=None, smoothed=None)
+        refused = self.practice.prepare()
+        self.processor.draw = not self.practice.on
+        frame = Frame(image=video.to_ndarray(format="bgr24"), index=index, timestamp=t)
+        result, stage_ms = self.processor.process(frame)
+        image, shown, practice = result.image, result.faces, None
+        if self.practice.on:
+            image, practice = self.practice.step(frame.image, result.faces, t, refused)
+            shown = result.faces.with_fields(labels=None, confidences=None, probs=None, smoothed=None)
         out = av.VideoFrame.from_ndarray(np.ascontiguousarray(image), format="bgr24").reformat(format="yuv420p")
         out.pts, out.time_base = video.pts, video.time_base
-        record = frame_record(index, t, faces, size=(video.width, video.height))
+        message = frame_record(index, t, shown, size=(video.width, video.height))
         if practice is not None:
-            record["practice"] = practice
-        return out, record
+            message["practice"] = practice
+        return Analysed(out, message, result, {**stage_ms, "total": (time.perf_counter() - started) * 1000})
 
 
 def steadiness_name(config: SmootherConfig) -> str | None:

@@ -40,11 +40,14 @@ class WebPractice:
         """Safe from the event loop's thread: deque appends are atomic."""
         self._requests.append(control)
 
-    def step(self, image: np.ndarray, faces: Detections, t: float) -> tuple[np.ndarray, dict[str, Any] | None]:
-        """The picture to send and the practice part of this frame's message (None while practice is off)."""
-        error = self._apply_requests()
-        if not self.on:
-            return image, None
+    def prepare(self) -> str | None:
+        """Applies what the page asked since the last frame, before the frame is drawn (practice draws its
+        own marks, not the labels); returns the reason a request was refused, if one was."""
+        return self._apply_requests()
+
+    def step(self, image: np.ndarray, faces: Detections, t: float, error: str | None = None) -> tuple[np.ndarray, dict[str, Any]]:
+        """While practice is on: the picture to send (the held question frame while asking or revealing) and
+        the practice part of this frame's message, with `error` when a request was refused."""
         quiz = self.quiz
         if quiz.pending is None and quiz.revealed is None:
             question = quiz.offer(faces, t)

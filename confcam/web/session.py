@@ -10,12 +10,10 @@ import asyncio
 import itertools
 import json
 import logging
-import statistics
 import time
-from collections import deque
 from collections.abc import Callable, Coroutine
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import av
@@ -23,9 +21,10 @@ from aiortc import MediaStreamTrack, RTCDataChannel, RTCPeerConnection, RTCSessi
 from aiortc.mediastreams import MediaStreamError
 
 from confcam.classify.smoother import STEADINESS_PRESETS
+from confcam.processor import RunStats
 from confcam.web.analyser import FrameAnalyser
 from confcam.web.signalling import BadControl, BadOffer, parse_control
-from confcam.web.slots import LatestSlot, SlotClosed
+from confcam.slots import AsyncNewestSlot, SlotClosed
 
 log = logging.getLogger(__name__)
 
@@ -33,48 +32,7 @@ PREDICTIONS_CHANNEL = "predictions"
 _MAX_CHANNEL_BACKLOG = 1 << 20
 """Bytes queued on the data channel above which messages are skipped instead of piling up."""
 _KEPT_SAMPLES = 600
-
-
-@dataclass
-class SessionStats:
-    """What a session measured: frames in, frames out, and receive -> send latency."""
-
-    received: int = 0
-    sent: int = 0
-    dropped: int = 0
-    latency_ms: deque[float] = field(default_factory=lambda: deque(maxlen=_KEPT_SAMPLES))
-    analyse_ms: deque[float] = field(default_factory=lambda: deque(maxlen=_KEPT_SAMPLES))
-    """Time on the worker thread per frame (pipeline, drawing, colour conversion)."""
-    sent_at: deque[float] = field(default_factory=lambda: deque(maxlen=_KEPT_SAMPLES))
-
-    def record_sent(self, received_at: float) -> None:
-        now = time.perf_counter()
-        self.sent += 1
-        self.sent_at.append(now)
-        self.latency_ms.append((now - received_at) * 1000.0)
-
-    def fps(self, window_s: float = 5.0) -> float:
-        """Frames sent per second over the last `window_s` seconds."""
-        if len(self.sent_at) < 2:
-            return 0.0
-        now = time.perf_counter()
-        recent = [t for t in self.sent_at if now - t <= window_s]
-        if len(recent) < 2:
-            return 0.0
-        return (len(recent) - 1) / max(recent[-1] - recent[0], 1e-6)
-
-    def as_dict(self) -> dict[str, Any]:
-        latencies = list(self.latency_ms)
-        work = list(self.analyse_ms)
-        return {
-            "received": self.received,
-            "sent": self.sent,
-            "dropped": self.dropped,
-            "fps": round(self.fps(), 2),
-            "latency_ms_p50": round(statistics.median(latencies), 2) if latencies else None,
-            "latency_ms_max": round(max(latencies), 2) if latencies else None,
-            "analyse_ms_p50": round(statistics.median(work), 2) if work else None,
-        }
+"""Timing samples a session keeps per series: a browser may stay connected for hours."""
 
 
 class PeerSession:
@@ -86,7 +44,7 @@ class PeerSession:
         self.id = next(self._ids)
         self.pc = pc
         self.ice_timeout_s = ice_timeout_s
-        self.stats = SessionStats()
+        self.stats = RunStats(kept=_KEPT_SAMPLES)
         self.channel: RTCDataChannel | None = None
         self.on_closed: Callable[[PeerSession], None] | None = None
         self.on_connected: Callable[[PeerSession], None] | None = None
@@ -204,10 +162,10 @@ class ResultTrack(MediaStreamTrack):
 
     kind = "video"
 
-    def __init__(self, stats: SessionStats) -> None:
+    def __init__(self, stats: RunStats) -> None:
         super().__init__()
         self._stats = stats
-        self._slot: LatestSlot[tuple[av.VideoFrame, float]] = LatestSlot()
+        self._slot: AsyncNewestSlot[tuple[av.VideoFrame, float]] = AsyncNewestSlot()
 
     def deliver(self, frame: av.VideoFrame, received_at: float) -> None:
         self._slot.put((frame, received_at))
@@ -238,7 +196,7 @@ class AnalysingSession(PeerSession):
         super().__init__(pc, ice_timeout_s)
         self.analyser = analyser
         self._worker = worker
-        self._incoming: LatestSlot[Received] = LatestSlot()
+        self._incoming: AsyncNewestSlot[Received] = AsyncNewestSlot()
         self.output = ResultTrack(self.stats)
         self._started_at = time.perf_counter()
 
@@ -288,10 +246,10 @@ class AnalysingSession(PeerSession):
                 item = await self._incoming.get()
                 self.stats.dropped = self._incoming.dropped
                 t = item.received_at - self._started_at
-                started = time.perf_counter()
-                out, message = await loop.run_in_executor(self._worker, self.analyser.analyse, item.frame, item.index, t)
-                self.stats.analyse_ms.append((time.perf_counter() - started) * 1000.0)
-                self.output.deliver(out, item.received_at)
+                analysed = await loop.run_in_executor(self._worker, self.analyser.analyse, item.frame, item.index, t)
+                self.stats.record(analysed.result, analysed.stage_ms)
+                self.output.deliver(analysed.frame, item.received_at)
+                message = analysed.message
                 message["latency_ms"] = round((time.perf_counter() - item.received_at) * 1000.0, 1)
                 self.send(message)
         except SlotClosed:

@@ -1,0 +1,128 @@
+"""Registries of named stage factories, filled by confcam's own modules and by other packages' entry points.
+
+A stage family (sinks, sources, ...) keeps one Registry. Each Entry names a factory and the typed options it
+takes, so the command line, the config checks and `confcam plugins` are all read from the same table:
+adding a stage is one new module with an `ENTRY`, and a third-party package adds one through an entry
+point (`[project.entry-points."confcam.sinks"] name = "package.module:ENTRY"`), as pytest plugins do.
+"""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from importlib.metadata import entry_points
+from pathlib import Path
+from types import ModuleType
+from typing import Any, Generic, TypeVar
+
+from confcam.errors import ConfcamError
+
+T = TypeVar("T")
+
+OPTION_TYPES = (str, int, float, bool, Path)
+"""What an option may be; each maps onto a plain command-line value."""
+
+
+@dataclass(frozen=True)
+class Option:
+    """One setting a stage factory takes, as `name=value`; the command line offers it as `--name`."""
+
+    name: str
+    type: type = str
+    help: str = ""
+    flags: tuple[str, ...] = ()
+    """Command-line spellings; default `--name` with dashes."""
+    required: str | None = None
+    """When set, the stage cannot run without it; the text is what to type, e.g. '--output PATH.mp4'."""
+    writes_file: bool = False
+    """The path is an output: checked against the inputs so a run never overwrites what it reads."""
+    default: Any = None
+
+    def __post_init__(self) -> None:
+        if not self.name.isidentifier():
+            raise ValueError(f"option name {self.name!r} is not a Python identifier")
+        if self.type not in OPTION_TYPES:
+            raise ValueError(f"option {self.name!r}: type must be one of str, int, float, bool, Path")
+
+    @property
+    def cli_flags(self) -> tuple[str, ...]:
+        return self.flags or ("--" + self.name.replace("_", "-"),)
+
+
+@dataclass(frozen=True)
+class Entry(Generic[T]):
+    """A named way to build one stage: `factory(**options)`."""
+
+    name: str
+    summary: str
+    factory: Callable[..., T]
+    options: tuple[Option, ...] = ()
+    origin: str = "confcam"
+    """Which package registered it (confcam, or the distribution of an entry point)."""
+
+    def missing(self, values: Mapping[str, Any]) -> list[Option]:
+        return [o for o in self.options if o.required and values.get(o.name) is None]
+
+    def build(self, values: Mapping[str, Any]) -> T:
+        return self.factory(**{o.name: values.get(o.name, o.default) for o in self.options})
+
+
+@dataclass
+class Registry(Generic[T]):
+    """The entries of one stage family, by name, in the order they were added."""
+
+    family: str
+    """Singular noun for messages: 'sink', 'source'."""
+    entries: dict[str, Entry[T]] = field(default_factory=dict)
+    problems: list[str] = field(default_factory=list)
+    """Plugins that could not be loaded, one line each (shown by `confcam plugins`, never fatal)."""
+
+    def add(self, entry: Entry[T]) -> None:
+        if not isinstance(entry, Entry):
+            raise ConfcamError(f"a {self.family} plugin must provide a confcam.plugins.Entry, got {type(entry).__name__}")
+        if entry.name in self.entries:
+            raise ConfcamError(f"two {self.family}s are named {entry.name!r} ({self.entries[entry.name].origin}, {entry.origin})")
+        known = {o.name: o for o in self.options()}
+        for option in entry.options:
+            other = known.get(option.name)
+            if other is not None and (other.type, other.cli_flags) != (option.type, option.cli_flags):
+                raise ConfcamError(f"{self.family} {entry.name!r}: option {option.name!r} clashes with another {self.family}'s")
+        self.entries[entry.name] = entry
+
+    def get(self, name: str) -> Entry[T]:
+        if name not in self.entries:
+            raise ConfcamError(f"unknown {self.family} {name!r}; known: {', '.join(self.entries)}")
+        return self.entries[name]
+
+    def names(self) -> list[str]:
+        return list(self.entries)
+
+    def options(self) -> list[Option]:
+        """Every option of every entry, each name once (entries may share one, e.g. a path)."""
+        seen: dict[str, Option] = {}
+        for entry in self.entries.values():
+            for option in entry.options:
+                seen.setdefault(option.name, option)
+        return list(seen.values())
+
+    def add_modules(self, package: ModuleType) -> None:
+        """confcam's own stages: every module of `package` that defines ENTRY."""
+        for info in sorted(pkgutil.iter_modules(package.__path__), key=lambda i: i.name):
+            module = importlib.import_module(f"{package.__name__}.{info.name}")
+            entry = getattr(module, "ENTRY", None)
+            if entry is not None:
+                self.add(entry)
+
+    def add_entry_points(self, group: str, found: Iterable[Any] | None = None) -> None:
+        """Other packages' stages, from their `group` entry points; a broken one is noted, not fatal."""
+        for point in entry_points(group=group) if found is None else found:
+            origin = point.dist.name if getattr(point, "dist", None) else point.value
+            try:
+                entry = point.load()
+                if isinstance(entry, Entry):
+                    entry = Entry(entry.name, entry.summary, entry.factory, entry.options, origin)
+                self.add(entry)
+            except Exception as exc:  # a plugin's own bug must not stop confcam
+                self.problems.append(f"{self.family} plugin {point.name!r} ({origin}): {type(exc).__name__}: {exc}")
