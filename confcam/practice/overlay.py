@@ -84,10 +84,10 @@ def reveal_lines(reveal: Reveal) -> list[str]:
     expression = reveal.question.expression
     verdict = (f"Yes: confcam read {expression} too." if reveal.correct
                else f"You said {reveal.answer}; confcam read {expression}.")
-    return [verdict, reveal.cue, "Space or Enter: go on     q: stop"]
+    return [verdict, reveal.cue, "Space or Enter: go on     q or Esc: stop"]
 
 
-WATCHING_LINES = ["Practice: labels are hidden.", "confcam pauses on a face it reads clearly.", "q: stop"]
+WATCHING_LINES = ["Practice: labels are hidden.", "confcam pauses on a face it reads clearly.", "q or Esc: stop"]
 
 
 class PracticeCaption:
