@@ -342,3 +342,54 @@ def test_q_in_the_practice_window_stops_and_an_unused_progress_file_is_left_as_i
     assert process.returncode == 0, err
     assert "No question was asked" in err and "left as it was" in err, err
     assert progress.read_text() == before
+
+
+@pytest.mark.display
+def test_practice_on_a_meeting_window_captured_live(xvfb: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A real "Zoom Meeting" window (an OpenCV player showing the sample clip's sad stretch) captured by the
+    window source; the practice window is moved off it (a capture of confcam's own window would be read too)."""
+    if shutil.which("xdotool") is None:
+        pytest.skip("xdotool is not installed (apt-get install xdotool)")
+    from confcam.sources.window import list_windows
+    from tests.test_window_capture import PLAYER
+
+    monkeypatch.setenv("DISPLAY", xvfb)
+    frames = []
+    with build_source(SourceConfig(kind=SourceKind.sample, pace=False)) as clip:
+        while (frame := clip.read()) is not None and frame.index < 160:
+            if frame.index >= 60 and frame.index % 10 == 0:
+                frames.append(frame.image)
+    np.save(tmp_path / "frames.npy", np.stack(frames))
+    env = {**os.environ, "DISPLAY": xvfb, "PYTHONPATH": str(REPO)}
+    player = subprocess.Popen([sys.executable, "-c", PLAYER, str(tmp_path / "frames.npy"), "0", "100"], env=env,
+                              stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    progress = tmp_path / "progress.json"
+    try:
+        assert player.stdout.readline().strip() == "ready", "the player window did not come up"
+        deadline = time.monotonic() + 20
+        while not any(w["title"] == "Zoom Meeting" for w in list_windows()) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        command = [sys.executable, "-m", "confcam", "practice", "--source", "window", "--window-title", "Zoom Meeting",
+                   "--max-frames", "60", "--save-progress", str(progress)]
+        practice = subprocess.Popen(command, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        moved = False
+        deadline = time.monotonic() + 60
+        while not moved and practice.poll() is None and time.monotonic() < deadline:
+            found = subprocess.run(["xdotool", "search", "--name", "^confcam practice$"], env=env,
+                                   capture_output=True, text=True, check=False).stdout.split()
+            for window in found:
+                subprocess.run(["xdotool", "windowmove", window, "660", "0"], env=env, capture_output=True, check=False)
+                moved = True
+            time.sleep(0.1)
+        press_until_done(practice, xvfb, ["5", "space"], limit_s=180)
+        _, err = practice.communicate()
+    finally:
+        player.kill()
+        player.wait(timeout=10)
+    print(err)
+    assert practice.returncode == 0, err
+    saved = PracticeScore.from_json(json.loads(progress.read_text()))
+    assert saved.asked >= 1, err
+    for label, tally in saved.tallies.items():
+        assert tally.correct == (tally.asked if label == "sad" else 0), (label, tally)
+    assert "confcam practice: window" in err
