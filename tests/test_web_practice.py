@@ -75,6 +75,12 @@ async def wait_for(condition, timeout: float) -> bool:
     return False
 
 
+def changed_share(a: np.ndarray, b: np.ndarray, level: int = 40) -> float:
+    """The share of pixels that differ by more than `level` in some channel: a held frame re-encoded by the
+    video codec differs a little everywhere, a changed picture a lot somewhere."""
+    return float((np.abs(a.astype(int) - b.astype(int)).max(axis=2) > level).mean())
+
+
 def test_a_peer_practises_labels_hidden_the_question_frame_held_then_answer_reveal_and_next(server: WebServer) -> None:
     async def scenario() -> dict:
         player = MediaPlayer(str(video(CLIP)))
@@ -109,12 +115,13 @@ def test_a_peer_practises_labels_hidden_the_question_frame_held_then_answer_reve
     found = asyncio.run(scenario())
     practising = [m for m in found["messages"] if "practice" in m]
     assert practising and all(t["label"] is None and t["probs"] is None for m in practising for t in m["tracks"])
-    held = found["held"]
-    assert len(held) >= 3, "the video stopped coming while the question was asked"
-    assert max(float(np.abs(a.astype(int) - held[0].astype(int)).mean()) for a in held) < 2.0, "the video was not held"
-    shown = found["shown"]
-    assert shown and max(float(np.abs(a.astype(int) - shown[0].astype(int)).mean()) for a in shown) < 2.0
-    assert float(np.abs(shown[0].astype(int) - held[0].astype(int)).mean()) > 3.0, "the reveal did not change the picture"
+    held, shown = found["held"], found["shown"]
+    print([round(changed_share(a, held[-1]), 4) for a in held], [round(changed_share(a, shown[-1]), 4) for a in shown],
+          changed_share(shown[-1], held[-1]))
+    assert len(held) >= 3 and len(shown) >= 3, "the video stopped coming while the question or the reveal was shown"
+    assert max(changed_share(a, held[-1]) for a in held) < 0.01, "the video was not held on the question"
+    assert max(changed_share(a, shown[-1]) for a in shown) < 0.01, "the video was not held on the reveal"
+    assert changed_share(shown[-1], held[-1]) > 0.02, "the reveal did not change the picture"
     reveal = found["revealed"]["reveal"]
     assert reveal["expression"] == found["expression"] and reveal["answer"] == "happy"
     assert reveal["correct"] == (found["expression"] == "happy")
