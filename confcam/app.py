@@ -14,11 +14,12 @@ from rich.table import Table
 from confcam.analysis import AnalysisJsonSink, PersonSummary, TimelineSink
 from confcam.build import build_annotators, build_pipeline, build_sinks, build_source, default_sink_kinds, has_display
 from confcam.classify.registry import ModelRegistry
-from confcam.config import PipelineConfig, SinkConfig, SourceConfig, SourceKind, WebConfig
-from confcam.errors import ConfcamError
-from confcam.fileio import check_writable, refuse_overwriting, write_json
+from confcam.config import PipelineConfig, PracticeOptions, SinkConfig, SourceConfig, SourceKind, WebConfig
+from confcam.errors import ConfcamError, SinkError
+from confcam.fileio import check_input_file, check_writable, refuse_overwriting, write_json
 from confcam.paths import sample_clip
 from confcam.pipeline import FacePipeline
+from confcam.practice.score import PracticeScore
 from confcam.processor import RunStats
 from confcam.render.base import Annotator
 from confcam.runner import Runner
@@ -120,6 +121,62 @@ def start(source: SourceConfig, sinks: SinkConfig, pipeline: PipelineConfig, max
         f"({stats.dropped} stale frames skipped{skipped}), "
         f"latency p50 {stats.latency_percentile(50):.0f} ms / p95 {stats.latency_percentile(95):.0f} ms"
     )
+
+
+def practice(source: SourceConfig, options: PracticeOptions, pipeline: PipelineConfig, max_frames: int | None) -> None:
+    """Labels hidden; a steady, confident face is paused on and asked about in a window (keys 1-8), then
+    confcam's reading is revealed. The score is printed at the end and saved only to --save-progress."""
+    from confcam.practice.quiz import PracticeQuiz
+    from confcam.practice.score import ProgressFile
+    from confcam.practice.window import PracticeWindowSink
+    from confcam.sinks.window import check_display
+
+    if source.kind is SourceKind.webrtc:
+        raise ConfcamError("--source webrtc: to practise with a browser camera, run `confcam web` and turn on Practice")
+    sample = sample_clip() if source.kind is SourceKind.sample else None
+    refuse_overwriting({"--input": source.input, "the sample clip": sample}, {"--save-progress": options.save_progress})
+    if source.input is not None:
+        check_input_file(source.input, "a video or a photo")  # before the display check: the first mistake is named first
+    progress = None
+    if options.save_progress is not None:
+        check_writable(options.save_progress)
+        progress = ProgressFile(options.save_progress)
+    try:
+        check_display()
+    except SinkError as error:
+        reason = str(error).split(": use ")[0]  # check_display's advice names sinks, which practice does not take
+        raise ConfcamError(f"practice needs a window to ask in: {reason}; without a screen, run `confcam web` "
+                           "and turn on Practice in the browser") from None
+    # A file is played at its own pace by the window, whose clock stops while a question is on screen.
+    paced = source.kind in (SourceKind.file, SourceKind.sample)
+    frames, practice_pipeline, _ = _parts(replace(source, pace=False) if paced else source, pipeline, style_needed=False)
+    quiz = PracticeQuiz(practice_pipeline.class_names, options.quiz)
+    runner = Runner(frames, practice_pipeline, [], [PracticeWindowSink(quiz, pace=paced)], max_frames=max_frames)
+    banner = (f"confcam practice: {source.kind.value} (model {practice_pipeline.model.info.name}); labels are hidden; "
+              "answer with keys 1-8, Space to go on, q to stop")
+    runner.run(on_started=lambda: console.print(banner))
+    print_practice_score(quiz.score, quiz.choices)
+    if progress is None:
+        return
+    if quiz.score.asked == 0:
+        console.print(f"No question was asked; {options.save_progress} is left as it was.")
+        return
+    total = progress.save(quiz.score)
+    print_practice_score(total, quiz.choices, title=f"All sessions saved in {options.save_progress} ({total.sessions})")
+    console.print(f"Saved progress to {options.save_progress}.")
+
+
+def print_practice_score(score: PracticeScore, labels: tuple[str, ...], title: str = "This session") -> None:
+    """Per expression: how often confcam asked, how often the answer matched its reading."""
+    if score.asked == 0:
+        console.print("No question was asked: no face was read clearly and steadily enough. Try --loop or a longer video.")
+        return
+    table = Table(title=f"{title}: {score.correct} of {score.asked} read as confcam read them")
+    for column, justify in (("expression", "left"), ("asked", "right"), ("matched", "right"), ("share", "right")):
+        table.add_column(column, justify=justify)  # type: ignore[arg-type]
+    for label, tally in score.rows(labels):
+        table.add_row(label, str(tally.asked), str(tally.correct), f"{tally.share:.0%}")
+    console.print(table)
 
 
 def analyze(path: Path, json_out: Path | None, pipeline: PipelineConfig, max_frames: int | None,

@@ -12,6 +12,7 @@ import typer
 from confcam import app as actions
 from confcam.config import (
     PipelineConfig,
+    PracticeOptions,
     SinkConfig,
     SourceConfig,
     SourceKind,
@@ -118,6 +119,42 @@ def start(
     sink_config = SinkConfig(kinds=tuple(sink), options=sink_options or {})
     pipeline = PipelineConfig(model=model, detector=detector, style=style, smoother=parse_steadiness(steadiness))
     actions.start(source_config, sink_config, pipeline, max_frames=max_frames)
+
+
+@cli.command(
+    epilog=(
+        "Examples:\n\n"
+        "  confcam practice                                   (the bundled sample clip)\n\n"
+        "  confcam practice --source file --input call.mp4 --save-progress ~/confcam-progress.json\n\n"
+        '  confcam practice --source window --window-title "Zoom Meeting"\n\n'
+        "Keys: 1-8 answer, Space or Enter go on, q or Esc stop. In a browser: confcam web, then the Practice switch."
+    )
+)
+def practice(
+    source: SourceKind = typer.Option(PracticeOptions.source, help="Where the faces come from (default: the bundled sample clip)."),
+    monitor: int = typer.Option(1, help="Screen source: monitor number (see `confcam devices`)."),
+    region: Optional[str] = typer.Option(None, help="Screen source: capture only X,Y,W,H of the monitor."),
+    window_title: Optional[str] = typer.Option(None, help='Window source: (part of) the window title, e.g. "Zoom Meeting".'),
+    camera: int = typer.Option(0, help="Camera source: device index."),
+    input: Optional[Path] = typer.Option(None, "--input", "-i", help="File source: video to practise on."),
+    loop: bool = typer.Option(False, help="File/sample source: start again at the end."),
+    save_progress: Optional[Path] = typer.Option(
+        None, help="Keep the per-expression score in this JSON file, added to what earlier sessions saved there "
+        "(default: the score is only printed)."
+    ),
+    max_frames: Optional[int] = typer.Option(None, min=1, help="Stop after this many frames."),
+    model: Optional[str] = typer.Option(None, help=MODEL_HELP),
+    detector: Optional[str] = typer.Option(None, help=DETECTOR_HELP),
+    steadiness: Optional[str] = typer.Option(None, help=STEADINESS_HELP),
+) -> None:
+    """Learn to read faces: labels hidden, confcam pauses on a clear face and asks what it shows (keys 1-8),
+    then shows its own reading with a cue to look for, and a score per expression at the end."""
+    source_config = SourceConfig(
+        kind=source, monitor=monitor, region=parse_region(region), window_title=window_title, camera=camera,
+        input=input, loop=loop,
+    )
+    pipeline = PipelineConfig(model=model, detector=detector, smoother=parse_steadiness(steadiness))
+    actions.practice(source_config, PracticeOptions(source=source, save_progress=save_progress), pipeline, max_frames)
 
 
 @cli.command(epilog="Examples:\n\n  confcam analyze interview.mp4 --json interview.json\n\n  confcam analyze interview.mp4 --output labelled.mp4 --plot timeline.png")

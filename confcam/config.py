@@ -14,6 +14,7 @@ from typing import Any
 from confcam.classify.smoother import STEADINESS_PRESETS, SmootherConfig
 from confcam.detect.focus import FocusConfig
 from confcam.errors import ConfcamError
+from confcam.practice.quiz import PracticeConfig
 from confcam.sinks import sink_registry
 from confcam.track.tracker import TrackerConfig
 
@@ -131,6 +132,17 @@ class PipelineConfig:
     focus: FocusConfig = field(default_factory=FocusConfig)
     tracker: TrackerConfig = field(default_factory=TrackerConfig)
     smoother: SmootherConfig = field(default_factory=SmootherConfig)
+
+
+@dataclass(frozen=True)
+class PracticeOptions:
+    """`confcam practice`: where the faces come from and where progress is kept (nowhere unless asked)."""
+
+    source: SourceKind = SourceKind.sample
+    """With no --source, the bundled sample clip: practice should work the first time, with no call going on."""
+    save_progress: Path | None = None
+    """The per-expression score file; it accumulates over sessions. None keeps the score in memory only."""
+    quiz: PracticeConfig = field(default_factory=PracticeConfig)
 
 
 def parse_region(text: str | None) -> tuple[int, int, int, int] | None:

@@ -66,6 +66,16 @@ CASES = {
     "negative steadiness seconds": (["web", "--steadiness", "-1"], "--steadiness"),
     "steadiness that is not a number": (["analyze", "{clip}", "--steadiness", "nan"], "--steadiness"),
     "steadiness beyond reason": (["start", "--source", "sample", "--sink", "none", "--steadiness", "600"], "--steadiness"),
+    "practice file source without input": (["practice", "--source", "file"], "--input"),
+    "practice missing input file": (["practice", "--source", "file", "--input", "{tmp}/nope.mp4"], "nope.mp4"),
+    "practice progress into missing folder": (["practice", "--save-progress", "{tmp}/no/dir/progress.json"], "does not exist"),
+    "practice progress that is the input": (
+        ["practice", "--source", "file", "--input", "{clip}", "--save-progress", "{clip}"], "--save-progress"
+    ),
+    "practice progress that is not progress": (["practice", "--save-progress", "{text}"], "not a confcam practice progress"),
+    "practice progress that is a folder": (["practice", "--save-progress", "{tmp}"], "folder"),
+    "practice from a webrtc source": (["practice", "--source", "webrtc"], "confcam web"),
+    "practice unknown steadiness": (["practice", "--steadiness", "sleepy"], "--steadiness"),
 }
 
 

@@ -22,6 +22,7 @@ ALLOWED: dict[str, set[str]] = {
     "render": BASE | {"render"},
     "sinks": BASE | {"sinks", "render"},
     "pipeline": BASE | {"detect", "track", "classify"},
+    "practice": BASE | {"practice", "render", "sinks"},
 }
 """What each lower-layer module or package may import; everything not named here (config, build, runner,
 analysis, app, bench, cli, web, train) sits above them and may import them."""

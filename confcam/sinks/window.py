@@ -96,16 +96,21 @@ class DisplayWindow:
             except cv2.error:
                 pass  # not every GUI backend can keep a window on top; the panel still works
 
-    def show(self, image: np.ndarray) -> None:
+    def show(self, image: np.ndarray, wait_ms: int = 1) -> int:
+        """Shows the picture and waits up to wait_ms for a key; returns the key's code (-1 for none), so an
+        interactive sink (practice mode) can read answers from the same window."""
         if not self._opened or self._stop:
-            return
+            return -1
         if self._shown and self._closed_by_user():
             self._stop = True
-            return
+            return -1
         cv2.imshow(self.title, image)
         self._shown = True
-        if (cv2.waitKey(1) & 0xFF) in STOP_KEYS:
+        pressed = cv2.waitKey(max(1, int(wait_ms)))
+        key = -1 if pressed == -1 else pressed & 0xFF
+        if key in STOP_KEYS:
             self._stop = True
+        return key
 
     def _closed_by_user(self) -> bool:
         try:

@@ -16,6 +16,7 @@ from confcam.processor import FrameProcessor
 from confcam.render.base import Annotator
 from confcam.records import frame_record
 from confcam.types import Frame, Result
+from confcam.web.practice import WebPractice
 
 
 @dataclass(frozen=True)
@@ -38,6 +39,9 @@ class FrameAnalyser:
 
     def __init__(self, pipeline: FacePipeline, annotators: Sequence[Annotator]) -> None:
         self.processor = FrameProcessor(pipeline, annotators)
+        self.practice = WebPractice(pipeline.class_names)
+        """Practice mode, off until the page turns it on; while on, labels are hidden from the video and
+        from this session's messages (see confcam/web/practice.py)."""
         self._wanted: SmootherConfig | None = None
 
     @property
@@ -65,11 +69,19 @@ class FrameAnalyser:
         wanted = self._wanted
         if wanted is not None and wanted != self.pipeline.smoother.config:
             self.pipeline.smoother.config = wanted
+        refused = self.practice.prepare()
+        self.processor.draw = not self.practice.on
         frame = Frame(image=video.to_ndarray(format="bgr24"), index=index, timestamp=t)
         result, stage_ms = self.processor.process(frame)
-        out = av.VideoFrame.from_ndarray(np.ascontiguousarray(result.image), format="bgr24").reformat(format="yuv420p")
+        image, shown, practice = result.image, result.faces, None
+        if self.practice.on:
+            image, practice = self.practice.step(frame.image, result.faces, t, refused)
+            shown = result.faces.with_fields(labels=None, confidences=None, probs=None, smoothed=None)
+        out = av.VideoFrame.from_ndarray(np.ascontiguousarray(image), format="bgr24").reformat(format="yuv420p")
         out.pts, out.time_base = video.pts, video.time_base
-        message = frame_record(index, t, result.faces, size=(video.width, video.height))
+        message = frame_record(index, t, shown, size=(video.width, video.height))
+        if practice is not None:
+            message["practice"] = practice
         return Analysed(out, message, result, {**stage_ms, "total": (time.perf_counter() - started) * 1000})
 
 

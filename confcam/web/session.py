@@ -211,15 +211,19 @@ class AnalysingSession(PeerSession):
             channel.on("message", self._on_control)
 
     def _on_control(self, message: str | bytes) -> None:
-        """The page asks for another steadiness: {"steadiness": "calm"}; the answer says what is in use."""
+        """The page asks for another steadiness ({"steadiness": "calm"}; the answer says what is in use) or
+        drives practice mode (on/off, an answer, next), whose state comes back with the next frame's message."""
         try:
-            name = parse_control(message, STEADINESS_PRESETS)
+            control = parse_control(message, STEADINESS_PRESETS, self.analyser.class_names)
         except BadControl as error:
             self.send({"error": str(error)})
             return
-        self.analyser.request_steadiness(name)
-        log.info("session %d: steadiness %s", self.id, name)
-        self.send({"steadiness": name})
+        if control.name != "steadiness":
+            self.analyser.practice.request(control)
+            return
+        self.analyser.request_steadiness(str(control.value))
+        log.info("session %d: steadiness %s", self.id, control.value)
+        self.send({"steadiness": control.value})
 
     def _release(self) -> None:
         self.output.stop()

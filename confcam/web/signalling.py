@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 
 from aiortc import RTCSessionDescription
 from aiortc.sdp import SessionDescription
@@ -43,8 +44,19 @@ def load_json(body: bytes, max_depth: int = MAX_JSON_DEPTH) -> object:
         raise BadOffer(f"the body is not JSON ({error.msg} at character {error.pos})") from None
 
 
-def parse_control(message: str | bytes, steadiness_choices: Iterable[str]) -> str:
-    """A page's request on the data channel, {"steadiness": NAME} with NAME one of the choices -> NAME.
+@dataclass(frozen=True)
+class Control:
+    """One page request: steadiness NAME, practice on/off, an answer LABEL, or next (leave the reveal)."""
+
+    name: str
+    value: str | bool
+
+
+CONTROL_FORMS = '{"steadiness": NAME}, {"practice": true|false}, {"answer": LABEL} or {"next": true}'
+
+
+def parse_control(message: str | bytes, steadiness_choices: Iterable[str], answer_choices: Iterable[str] = ()) -> Control:
+    """A page's request on the data channel: exactly one of the CONTROL_FORMS, each value checked.
 
     The channel only exists inside a peer connection whose offer carried the token, so it needs no
     token of its own; it is still parsed with the same guards as an offer body."""
@@ -55,13 +67,22 @@ def parse_control(message: str | bytes, steadiness_choices: Iterable[str]) -> st
         data = load_json(raw)
     except BadOffer as error:
         raise BadControl(str(error).replace("the body", "the request")) from None
-    choices = tuple(steadiness_choices)
-    if not isinstance(data, dict) or set(data) != {"steadiness"}:
-        raise BadControl('a request must be {"steadiness": NAME}')
-    name = data["steadiness"]
-    if name not in choices:
-        raise BadControl(f"steadiness must be one of {', '.join(choices)} (got {str(name)[:40]!r})")
-    return name
+    if not isinstance(data, dict) or len(data) != 1 or next(iter(data)) not in ("steadiness", "practice", "answer", "next"):
+        raise BadControl(f"a request must be {CONTROL_FORMS}")
+    name, value = next(iter(data.items()))
+    if name == "steadiness":
+        choices = tuple(steadiness_choices)
+        if value not in choices:
+            raise BadControl(f"steadiness must be one of {', '.join(choices)} (got {str(value)[:40]!r})")
+    elif name == "answer":
+        choices = tuple(answer_choices)
+        if value not in choices:
+            raise BadControl(f"an answer must be one of {', '.join(choices)} (got {str(value)[:40]!r})")
+    elif name == "practice" and not isinstance(value, bool):
+        raise BadControl('practice must be true or false')
+    elif name == "next" and value is not True:
+        raise BadControl('next must be true')
+    return Control(name, value)
 
 
 def _nesting(text: str) -> int:

@@ -310,6 +310,123 @@ class SteadinessControl {
   refused(reason) { this.hint.textContent = `Not changed: ${reason}`; }
 }
 
+// Practice mode. The quiz itself runs in this browser's session on the server (confcam/web/practice.py): it
+// pauses the returned video on the face it asks about and sends its state with every `predictions` message.
+// This panel shows that state (the question, eight answers, confcam's reading with its cue, the session's
+// score) and sends the learner's answer, by button or key 1-8, and "next" back on the data channel.
+class PracticePanel {
+  constructor(labels, send) {
+    this.send = send;
+    this.on = false;
+    this.section = document.getElementById("practice");
+    this.toggle = document.getElementById("practice-toggle");
+    this.switch = document.getElementById("practice-switch");
+    this.prompt = document.getElementById("practice-prompt");
+    this.reveal = document.getElementById("practice-reveal");
+    this.emoji = document.getElementById("practice-emoji");
+    this.cue = document.getElementById("practice-cue");
+    this.answers = document.getElementById("practice-answers");
+    this.next = document.getElementById("practice-next");
+    this.table = document.getElementById("practice-score");
+    this.total = document.getElementById("practice-total");
+    this.idleText = this.prompt.textContent;
+    this.choices = labels.filter((label) => label !== "uncertain");
+    this.choices.forEach((label, i) => {
+      const button = document.createElement("button");
+      Object.assign(button, { type: "button", textContent: `${i + 1} ${label}` });
+      button.dataset.label = label;
+      button.addEventListener("click", () => this.answer(label));
+      this.answers.append(button);
+    });
+    this.toggle.hidden = !this.choices.length;
+    this.state = null;
+    this.scoreKey = "";
+    this.switch.addEventListener("change", () => this.setOn(this.switch.checked));
+    this.next.addEventListener("click", () => this.carryOn());
+    document.addEventListener("keydown", (event) => this.onKey(event));
+  }
+  setOn(on) {
+    this.on = on;
+    this.section.hidden = !on && !this.scoreKey;
+    document.getElementById("people").hidden = on;
+    if (!on) this.show({ state: "off" });
+    this.send({ practice: on });
+  }
+  answer(label) {
+    if (this.state === "asking") this.send({ answer: label });
+  }
+  carryOn() {
+    if (this.state !== "revealed") return;
+    this.send({ next: true });
+    this.prompt.focus();
+  }
+  onKey(event) {
+    if (!this.on || this.state !== "asking" || event.altKey || event.ctrlKey || event.metaKey) return;
+    const index = Number(event.key) - 1;
+    if (Number.isInteger(index) && index >= 0 && index < this.choices.length) {
+      event.preventDefault();
+      this.answer(this.choices[index]);
+    }
+  }
+  // One message's practice state; the page changes only what changed, so the status region speaks once.
+  show(practice) {
+    const state = practice.state;
+    const key = state === "asking" || state === "revealed" ? `${state} ${practice.question.number}` : state;
+    if (practice.score) this.showScore(practice.score);
+    if (key === this.shown) return;
+    this.shown = key;
+    this.state = state;
+    this.answers.hidden = state !== "asking";
+    this.next.hidden = state !== "revealed";
+    this.reveal.hidden = state !== "revealed";
+    if (state === "asking") {
+      this.prompt.textContent = "What is this person showing? Choose below or press 1 to " + this.choices.length + ".";
+    } else if (state === "revealed") {
+      const r = practice.reveal;
+      this.prompt.textContent = r.correct
+        ? `Yes: confcam read ${r.expression} too.`
+        : `You said ${r.answer}; confcam read ${r.expression}.`;
+      this.emoji.setAttribute("src", `/overlays/${r.expression}.png`);
+      this.cue.textContent = `Look for: ${r.cue}`;
+      this.next.focus();
+    } else if (state === "watching") {
+      this.prompt.textContent = "Watch the video: confcam pauses on a face it reads clearly.";
+    } else if (state === "ended" && this.scoreKey) {
+      this.prompt.textContent = "Stopped. Your score this session:";
+    } else {
+      this.prompt.textContent = this.scoreKey ? "Practice is off. Your score this session:" : this.idleText;
+    }
+  }
+  showScore(score) {
+    const key = JSON.stringify(score);
+    if (key === this.scoreKey || !score.asked) return;
+    this.scoreKey = key;
+    this.total.textContent = `Score this session: ${score.correct} of ${score.asked} matched confcam`;
+    const body = this.table.tBodies[0];
+    body.replaceChildren(...Object.entries(score.expressions).map(([label, tally]) => {
+      const row = document.createElement("tr");
+      for (const text of [label, tally.asked, tally.correct]) {
+        const cell = document.createElement("td");
+        cell.textContent = String(text);
+        row.append(cell);
+      }
+      return row;
+    }));
+    this.table.hidden = false;
+  }
+  // The session ended (Stop, or the connection went): the score stays on the page; the next session starts afresh.
+  ended() {
+    this.show({ state: this.on ? "ended" : "off" });
+    this.section.hidden = !this.on && !this.scoreKey;
+  }
+  started() {
+    this.scoreKey = "";
+    this.shown = undefined;
+    this.table.hidden = true;
+    this.show({ state: this.on ? "watching" : "off" });
+  }
+}
+
 function waitForIceGathering(pc, timeoutMs = 3000) {
   if (pc.iceGatheringState === "complete") return Promise.resolve();
   return new Promise((resolve) => {
@@ -354,8 +471,11 @@ class Session {
     this.pc = pc;
     this.channel = pc.createDataChannel("predictions");
     this.channel.onmessage = (event) => this.onMessage(JSON.parse(event.data));
-    // A steadiness chosen before starting applies from the session's first frame.
-    this.channel.onopen = () => this.setSteadiness(this.ui.steadiness.value);
+    // A steadiness (and practice) chosen before starting applies from the session's first frame.
+    this.channel.onopen = () => {
+      this.setSteadiness(this.ui.steadiness.value);
+      if (this.ui.practice.on) this.control({ practice: true });
+    };
     const direction = this.config.mode === "source" ? "sendonly" : "sendrecv";
     const transceiver = pc.addTransceiver(track, { direction, streams: [this.stream] });
     await keepResolution(transceiver.sender);
@@ -381,7 +501,10 @@ class Session {
     await pc.setRemoteDescription(answer);
   }
   setSteadiness(name) {
-    if (name && this.channel && this.channel.readyState === "open") this.channel.send(JSON.stringify({ steadiness: name }));
+    if (name) this.control({ steadiness: name });
+  }
+  control(request) {
+    if (this.channel && this.channel.readyState === "open") this.channel.send(JSON.stringify(request));
   }
   onMessage(message) {
     if (!Array.isArray(message.tracks)) {
@@ -395,7 +518,13 @@ class Session {
       this.latencies.push(message.latency_ms);
       if (this.latencies.length > 60) this.latencies.shift();
     }
-    this.ui.people.update(message, performance.now());
+    // Labels are hidden while practising: the people panel is not fed (the server sends no labels then anyway).
+    // A message sent before the switch was turned off still carries practice state: it is stale then.
+    if (message.practice) {
+      if (this.ui.practice.on) this.ui.practice.show(message.practice);
+    } else {
+      this.ui.people.update(message, performance.now());
+    }
   }
   medianLatency() {
     if (!this.latencies.length) return null;
@@ -424,6 +553,10 @@ class Page {
     this.steadiness = new SteadinessControl(
       document.getElementById("steadiness"), config.steadiness || {},
       (name) => { if (this.session) this.session.setSteadiness(name); },
+    );
+    this.practice = new PracticePanel(
+      config.mode === "analyse" ? config.labels || [] : [],
+      (request) => { if (this.session) this.session.control(request); },
     );
     this.counter = new FrameCounter(this.video);
     this.buttons = {
@@ -459,6 +592,7 @@ class Page {
     this.setRunning(true);
     this.status.show("Connecting…");
     this.session = new Session(this.config, this);
+    this.practice.started();
     try {
       await this.session.start(kind);
       this.counter.start();
@@ -477,6 +611,7 @@ class Page {
     this.counter.stop();
     this.video.srcObject = null;
     this.people.clear();
+    this.practice.ended();
     this.setRunning(false);
     this.status.show("Stopped.");
     this.meter.textContent = "";
@@ -499,7 +634,8 @@ class Page {
     const count = this.people.people.size;
     const parts = [`${fps.toFixed(1)} FPS`];
     if (latency !== null) parts.push(`${latency.toFixed(0)} ms server latency`);
-    parts.push(`${count} ${count === 1 ? "person" : "people"}`);
+    if (this.practice.on) parts.push("practice");
+    else parts.push(`${count} ${count === 1 ? "person" : "people"}`);
     this.meter.textContent = parts.join(" · ");
   }
 }
