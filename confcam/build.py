@@ -14,6 +14,7 @@ from confcam.config import PipelineConfig, SinkConfig, SourceConfig, SourceKind,
 from confcam.detect.base import FaceDetector
 from confcam.detect.blazeface import BlazeFaceDetector
 from confcam.detect.focus import FocusConfig, FocusedDetector
+from confcam.detect.grid import GridConfig, GridDetector
 from confcam.errors import ModelError, SinkError
 from confcam.onnx_session import SessionPool
 from confcam.pipeline import FacePipeline
@@ -32,7 +33,7 @@ def build_pipeline(
     their onnxruntime sessions."""
     registry = registry or ModelRegistry()
     model = ExpressionModel(registry.resolve(config.model, "expression").path, threads=config.threads, sessions=sessions)
-    detector = build_detector(config.detector, registry, config.focus, sessions)
+    detector = build_detector(config.detector, registry, config.focus, sessions, config.grid)
     tracker = FaceTracker(replace(config.tracker, window=model.info.window))
     return FacePipeline(
         detector=detector,
@@ -44,17 +45,23 @@ def build_pipeline(
 
 
 def build_detector(
-    spec: str | None, registry: ModelRegistry, focus: FocusConfig, sessions: SessionPool | None = None
+    spec: str | None,
+    registry: ModelRegistry,
+    focus: FocusConfig,
+    sessions: SessionPool | None = None,
+    grid: GridConfig = GridConfig(),
 ) -> FaceDetector:
     """One BlazeFace file on whole frames, or 'near+far': the near-range net on the whole frame and on
-    close looks at small faces, the far-range net sweeping tiles for new small faces (FocusedDetector)."""
+    close looks at small faces, the far-range net sweeping tiles for new small faces (FocusedDetector);
+    on a gallery grid, the near-range net on each tile instead (GridDetector)."""
     infos = registry.resolve_all(spec, "detector")
     if len(infos) == 1:
         return BlazeFaceDetector(infos[0].path, sessions=sessions)
     if len(infos) != 2:
         raise ModelError(f"a detector spec names one model or two joined by '+' (near+far), got {spec!r}")
     near, far = (BlazeFaceDetector(info.path, pooled=True, sessions=sessions) for info in infos)
-    return FocusedDetector(near, far, focus)
+    focused = FocusedDetector(near, far, focus)
+    return GridDetector(near, focused, grid) if grid.enabled else focused
 
 
 def build_annotators(style: Style) -> list[Annotator]:

@@ -13,6 +13,7 @@ from typing import Any
 
 from confcam.classify.smoother import STEADINESS_PRESETS, SmootherConfig
 from confcam.detect.focus import FocusConfig
+from confcam.detect.grid import GridConfig
 from confcam.errors import ConfcamError
 from confcam.practice.quiz import PracticeConfig
 from confcam.sinks import sink_registry
@@ -130,6 +131,8 @@ class PipelineConfig:
     threads: int = 1
     """onnxruntime threads for the expression model; 1 measured fastest for batches of up to 9 faces on 2 cores."""
     focus: FocusConfig = field(default_factory=FocusConfig)
+    grid: GridConfig = field(default_factory=GridConfig)
+    """Gallery grids: per-tile detection (with the near+far detector, the default)."""
     tracker: TrackerConfig = field(default_factory=TrackerConfig)
     smoother: SmootherConfig = field(default_factory=SmootherConfig)
 

@@ -20,10 +20,15 @@ from confcam.web.demo import analyser_factory
 from tests.conftest import video
 
 
+def blazefaces(detector) -> list:
+    """The BlazeFace nets inside a (grid, focused or plain) detector."""
+    if hasattr(detector, "fallback"):
+        return [detector.near, *blazefaces(detector.fallback)]
+    return [detector.near, detector.far] if hasattr(detector, "far") else [detector]
+
+
 def sessions_of(pipeline) -> set[int]:
-    detector = pipeline.detector
-    detectors = [detector.near, detector.far] if hasattr(detector, "near") else [detector]
-    return {id(d.session) for d in detectors} | {id(pipeline.model.session)}
+    return {id(d.session) for d in blazefaces(pipeline.detector)} | {id(pipeline.model.session)}
 
 
 @pytest.mark.parametrize("detector", [None, "blazeface-short", "blazeface-short+blazeface-full"])
