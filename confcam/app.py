@@ -119,7 +119,8 @@ def start(source: SourceConfig, sinks: SinkConfig, pipeline: PipelineConfig, max
     console.print(
         f"{stats.frames} frames in {stats.elapsed_s:.1f} s: {stats.fps:.1f} FPS "
         f"({stats.dropped} stale frames skipped{skipped}), "
-        f"latency p50 {stats.latency_percentile(50):.0f} ms / p95 {stats.latency_percentile(95):.0f} ms"
+        f"latency p50 {stats.latency_percentile(50):.0f} ms / p95 {stats.latency_percentile(95):.0f} ms, "
+        f"CPU {stats.cores:.2f} cores"
     )
 
 
@@ -272,6 +273,7 @@ def bench(video: Path | None, frames: int, warmup: int, json_out: Path | None, p
     for stage in STAGES:
         table.add_row(f"{stage} ms", f"{report.stages_ms[stage]:.2f}")
     table.add_row("latency p50 / p95 ms", f"{report.latency_ms['p50']:.1f} / {report.latency_ms['p95']:.1f}")
+    table.add_row("CPU cores busy (user + system)", f"{report.cpu_cores:.2f}")
     table.add_row("RSS start / end MB", f"{report.rss_mb['start']:.0f} / {report.rss_mb['end']:.0f}")
     table.add_row("machine", f"{report.machine['cpu']}, {report.machine['cores']} cores")
     console.print(table)

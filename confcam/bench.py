@@ -26,6 +26,8 @@ class BenchReport:
     faces_per_frame: float
     stages_ms: dict[str, float]
     latency_ms: dict[str, float]
+    cpu_cores: float
+    """User + system CPU seconds per wall second while measuring (all threads)."""
     rss_mb: dict[str, float]
     machine: dict[str, object]
 
@@ -39,6 +41,7 @@ class BenchReport:
             faces_per_frame=round(statistics.fmean(stats.faces), 2) if stats.faces else 0.0,
             stages_ms={stage: round(medians.get(stage, 0.0), 3) for stage in STAGES},
             latency_ms={"p50": round(stats.latency_percentile(50), 2), "p95": round(stats.latency_percentile(95), 2)},
+            cpu_cores=round(stats.cores, 3),
             rss_mb={"start": round(rss_start, 1), "end": round(rss_end, 1)},
             machine=machine_info(),
         )

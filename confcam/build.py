@@ -41,6 +41,7 @@ def build_pipeline(
         cropper=FaceCropper(model.info.input_size, model.info.crop),
         model=model,
         smoother=ExpressionSmoother(model.info.labels, config.smoother),
+        detect_interval_s=config.detect_interval_s,
     )
 
 

@@ -39,6 +39,8 @@ class RunStats:
     sent: int = 0
     """Annotated frames handed back to a web peer."""
     elapsed_s: float = 0.0
+    cpu_s: float = 0.0
+    """User + system CPU time of the whole process (every thread) over `elapsed_s`."""
     kept: int = KEPT_SAMPLES
     """Samples kept per series below (the newest)."""
     latency_ms: deque[float] = field(init=False)
@@ -60,6 +62,11 @@ class RunStats:
     @property
     def fps(self) -> float:
         return self.frames / self.elapsed_s if self.elapsed_s > 0 else 0.0
+
+    @property
+    def cores(self) -> float:
+        """CPU cores kept busy on average: what running confcam beside a meeting app costs."""
+        return self.cpu_s / self.elapsed_s if self.elapsed_s > 0 else 0.0
 
     def record(self, result: Result, stage_ms: dict[str, float], finished: float | None = None) -> None:
         """One processed frame: its faces, its stage times and, when the frame carries its capture time

@@ -45,6 +45,7 @@ class Runner:
         self.warmup = warmup
         self._seen = 0
         self._started = 0.0
+        self._cpu_started = 0.0
         self.processor = FrameProcessor(pipeline, annotators, any(s.needs_image for s in self.sinks) if draw is None else draw)
 
     def run(self, on_started: Callable[[], None] | None = None) -> RunStats:
@@ -64,10 +65,12 @@ class Runner:
                 if on_started is not None:
                     on_started()
                 self._started = time.perf_counter()
+                self._cpu_started = time.process_time()
                 try:
                     self._loop(read)
                 finally:
                     self.stats.elapsed_s = time.perf_counter() - self._started
+                    self.stats.cpu_s = time.process_time() - self._cpu_started
         except KeyboardInterrupt as stop:
             self.stats.interrupted = stop if isinstance(stop, StopRequested) else StopRequested()
         return self.stats
@@ -116,5 +119,6 @@ class Runner:
             self.stats.record(result, {**stage_ms, "capture": capture_ms, "sink": (t2 - t1) * 1000}, finished=t2)
         elif self._seen == self.warmup:
             self._started = time.perf_counter()
+            self._cpu_started = time.process_time()
         if self.on_frame is not None:
             self.on_frame(result)

@@ -151,7 +151,8 @@ def test_bench_reports_every_stage_as_json(tmp_path, capsys):
     out = tmp_path / "bench.json"
     assert main(["bench", str(video("single_face.mp4")), "--frames", "40", "--warmup", "5", "--json", str(out)]) == 0
     report = json.loads(out.read_text())
-    assert set(report) == {"input", "frames", "fps", "faces_per_frame", "stages_ms", "latency_ms", "rss_mb", "machine"}
+    assert set(report) == {"input", "frames", "fps", "faces_per_frame", "stages_ms", "latency_ms", "cpu_cores", "rss_mb", "machine"}
+    assert 0 < report["cpu_cores"] <= report["machine"]["cores"] + 0.5
     assert report["frames"] == 40 and report["fps"] > 0 and report["faces_per_frame"] >= 0.9
     assert set(report["stages_ms"]) == {"capture", "detect", "track", "classify", "render", "sink"}
     assert report["stages_ms"]["detect"] > 0 and report["stages_ms"]["render"] > 0
