@@ -99,3 +99,10 @@ def test_a_shared_detector_session_gives_the_same_faces_from_several_threads():
         assert all(len(a) > 0 for a in alone)
         for got, want in zip(boxes, alone):
             np.testing.assert_allclose(got, want, atol=1e-3)
+
+
+def test_a_web_client_that_never_sends_a_frame_costs_no_pipeline():
+    make = analyser_factory(PipelineConfig())
+    idle = make()
+    assert not idle.built and idle.class_names  # labels known without a pipeline
+    assert idle.pipeline is not None and idle.built  # built on first use

@@ -92,7 +92,7 @@ def test_the_runner_and_a_web_client_see_the_same_faces_on_the_same_frames():
                     max_frames=30, on_frame=seen.append)
     stats = runner.run()
     assert stats.frames == 30 and stats.median_stage_ms()["detect"] > 0
-    analyser = FrameAnalyser(build_pipeline(config), build_annotators(config.style))
+    analyser = FrameAnalyser(lambda: FrameProcessor(build_pipeline(config), build_annotators(config.style)), seen[0].class_names)
     for frame, ran in zip(frames, seen):
         packet = av.VideoFrame.from_ndarray(frame.image, format="bgr24")
         packet.pts, packet.time_base = frame.index, Fraction(1, 30)

@@ -9,7 +9,7 @@ frames' own timestamps, so a file paused for a question does not age its faces.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 

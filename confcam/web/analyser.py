@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -13,7 +13,6 @@ import numpy as np
 from confcam.classify.smoother import STEADINESS_PRESETS, SmootherConfig
 from confcam.pipeline import FacePipeline
 from confcam.processor import FrameProcessor
-from confcam.render.base import Annotator
 from confcam.records import frame_record
 from confcam.types import Frame, Result
 from confcam.web.practice import WebPractice
@@ -37,20 +36,31 @@ class FrameAnalyser:
     who happen to use the page at the same time.
     """
 
-    def __init__(self, pipeline: FacePipeline, annotators: Sequence[Annotator]) -> None:
-        self.processor = FrameProcessor(pipeline, annotators)
-        self.practice = WebPractice(pipeline.class_names)
+    def __init__(self, build: Callable[[], FrameProcessor], class_names: tuple[str, ...]) -> None:
+        """build: makes this client's pipeline and annotators, on the first frame (the worker thread), so
+        an offer that never connects (a closed tab, a hostile page) costs no pipeline at all."""
+        self._build = build
+        self._processor: FrameProcessor | None = None
+        self.class_names = class_names
+        self.practice = WebPractice(class_names)
         """Practice mode, off until the page turns it on; while on, labels are hidden from the video and
         from this session's messages (see confcam/web/practice.py)."""
         self._wanted: SmootherConfig | None = None
 
     @property
-    def pipeline(self) -> FacePipeline:
-        return self.processor.pipeline
+    def processor(self) -> FrameProcessor:
+        if self._processor is None:
+            self._processor = self._build()
+        return self._processor
 
     @property
-    def class_names(self) -> tuple[str, ...]:
-        return self.pipeline.class_names
+    def built(self) -> bool:
+        """Whether this client's pipeline exists yet (it does once a frame arrived)."""
+        return self._processor is not None
+
+    @property
+    def pipeline(self) -> FacePipeline:
+        return self.processor.pipeline
 
     @property
     def steadiness(self) -> str | None:

@@ -17,16 +17,23 @@ cores: extra onnxruntime threads only contend (measured on 2 cores: 50 ms -> 16 
 
 
 def analyser_factory(config: PipelineConfig) -> Callable[[], FrameAnalyser]:
-    """A fresh pipeline + annotators per call: each client gets its own tracker and smoother state, while
-    all clients share the model sessions (one copy of the weights however many clients come and go)."""
+    """A fresh analyser per call: each client gets its own tracker and smoother state (built on its first
+    frame), while all clients share the model sessions (one copy of the weights however many clients come
+    and go)."""
     from confcam.build import build_annotators, build_pipeline
     from confcam.onnx_session import SessionPool
 
+    from confcam.processor import FrameProcessor
+
     config = replace(config, threads=WEB_INFERENCE_THREADS)
     sessions = SessionPool()
+    labels = build_pipeline(config, sessions=sessions).class_names  # a broken model fails here, at startup
+
+    def build() -> FrameProcessor:
+        return FrameProcessor(build_pipeline(config, sessions=sessions), build_annotators(config.style))
 
     def make() -> FrameAnalyser:
-        return FrameAnalyser(build_pipeline(config, sessions=sessions), build_annotators(config.style))
+        return FrameAnalyser(build, labels)
 
     return make
 

@@ -54,7 +54,8 @@ class SessionMaker(Protocol):
 
 
 class AnalysingSessions:
-    """`confcam web`: every client gets its own worker thread and its own pipeline, built on that thread."""
+    """`confcam web`: every client gets its own worker thread and its own pipeline, built on that thread
+    when the first frame arrives."""
 
     mode = "analyse"
     steadiness_choices = tuple(STEADINESS_PRESETS)
@@ -73,12 +74,7 @@ class AnalysingSessions:
 
     async def __call__(self, pc: RTCPeerConnection) -> PeerSession:
         worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="confcam-web-worker")
-        try:
-            analyser = await asyncio.get_running_loop().run_in_executor(worker, self.make_analyser)
-        except BaseException:
-            worker.shutdown(wait=False, cancel_futures=True)
-            raise
-        return AnalysingSession(pc, analyser, worker, self.ice_timeout_s)
+        return AnalysingSession(pc, self.make_analyser(), worker, self.ice_timeout_s)
 
 
 class ForwardingSessions:
@@ -356,6 +352,8 @@ class WebServer:
 
 
 def demo_sessions(make_analyser: Callable[[], FrameAnalyser], ice_timeout_s: float = ICE_TIMEOUT_S) -> AnalysingSessions:
-    """Builds one analyser first, so a broken model is reported (ModelError) before the server listens."""
+    """Builds one analyser's pipeline first, so a broken model is reported (ModelError) before the server
+    listens."""
     first = make_analyser()
+    first.processor
     return AnalysingSessions(make_analyser, first.class_names, ice_timeout_s, first.steadiness)
