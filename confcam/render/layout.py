@@ -33,6 +33,13 @@ def overlap(a: Rect, b: Rect) -> float:
     return max(w, 0.0) * max(h, 0.0)
 
 
+def shared_area(rects: np.ndarray, others: np.ndarray) -> np.ndarray:
+    """Per rectangle of rects (K, 4): the total area it shares with the rectangles of others (M, 4)."""
+    w = np.minimum(rects[:, None, 2], others[None, :, 2]) - np.maximum(rects[:, None, 0], others[None, :, 0])
+    h = np.minimum(rects[:, None, 3], others[None, :, 3]) - np.maximum(rects[:, None, 1], others[None, :, 1])
+    return (np.clip(w, 0.0, None) * np.clip(h, 0.0, None)).sum(axis=1)
+
+
 def square_rect(square: Square) -> Rect:
     x, y, size = square
     return float(x), float(y), x + size, y + size
@@ -78,22 +85,30 @@ class EmojiLayout:
     def place_all(self, boxes: np.ndarray, landmarks: np.ndarray | None, frame_width: int,
                   frame_height: int) -> list[Square]:
         """One spot per face (boxes (N, 4), landmarks (N, 6, 2) or None), in the order of boxes."""
-        zones = [feature_zone(b, None if landmarks is None else landmarks[i]) for i, b in enumerate(boxes)]
+        zones = np.array([feature_zone(b, None if landmarks is None else landmarks[i]) for i, b in enumerate(boxes)],
+                         np.float64).reshape(-1, 4)
         faces = [tuple(float(v) for v in b) for b in boxes]
+        face_rects = np.array(faces, np.float64).reshape(-1, 4)
         placed: dict[int, Square] = {}
         for i in sorted(range(len(boxes)), key=lambda k: -(faces[k][2] - faces[k][0])):
             candidates = self._candidates(faces[i], frame_width, frame_height)
-            taken = [square_rect(s) for s in placed.values()]
-            others = [face for k, face in enumerate(faces) if k != i]
-
-            def cost(square: Square) -> tuple[float, float]:
-                rect = square_rect(square)
-                features = sum(overlap(rect, zone) for zone in zones)
-                crowding = sum(overlap(rect, r) for r in others + taken)
-                return features, crowding
-
-            placed[i] = next((c for c in candidates if cost(c) == (0.0, 0.0)), None) or min(candidates, key=cost)
+            taken = np.array([square_rect(s) for s in placed.values()], np.float64).reshape(-1, 4)
+            obstacles = np.concatenate([zones, np.delete(face_rects, i, axis=0), taken])
+            placed[i] = self._best(candidates, obstacles, len(zones))
         return [placed[i] for i in range(len(boxes))]
+
+    @staticmethod
+    def _best(candidates: list[Square], obstacles: np.ndarray, features: int) -> Square:
+        """The first spot that touches nothing (usually the first: above the head), else the one hiding
+        the least of any face's features (the first `features` obstacles), then the least of other faces
+        and emojis; ties go to the earlier, preferred spot."""
+        rects = np.array([square_rect(c) for c in candidates], np.float64)
+        first = shared_area(rects[:1], obstacles)
+        if first[0] == 0.0:
+            return candidates[0]
+        hidden = shared_area(rects, obstacles[:features])
+        crowding = shared_area(rects, obstacles[features:])
+        return candidates[int(np.lexsort((crowding, hidden))[0])]
 
     def _candidates(self, face: Rect, width: int, height: int) -> list[Square]:
         """Spots in order of preference: above the head, right, left, then badges at the box's corners."""
