@@ -22,6 +22,7 @@ from confcam.config import (
     parse_steadiness,
 )
 from confcam.cli_options import with_stage_options
+from confcam.config_file import pipeline_config, reference_markdown
 from confcam.errors import ConfcamError
 from confcam.sinks import sink_registry
 from confcam.signals import StopSignals
@@ -50,7 +51,11 @@ STEADINESS_HELP = (
     "How steady the shown label is: calm, balanced (default) or quick, or a number of seconds (the averaging "
     "time and the time a new label must lead; a clear change still shows sooner than a faint one)."
 )
-STYLE_HELP = "How to mark faces: emoji above the head, text label + confidence, coloured ring, or all."
+STYLE_HELP = "How to mark faces: emoji above the head (default), text label + confidence, coloured ring, or all."
+CONFIG_HELP = (
+    "TOML file with stage options ([pipeline], [pipeline.tracker], [pipeline.smoother], [pipeline.focus], "
+    "[pipeline.grid]; see docs/configuration.md); flags given here win over it."
+)
 SINK_HELP = (
     "Where results go (repeatable): " + ", ".join(sink_registry().names())
     + " (see `confcam plugins`). Default: virtual camera if usable, else the side panel."
@@ -65,11 +70,12 @@ TOKEN_HELP = (
 def demo(
     output: Path = typer.Option(Path("confcam-demo.mp4"), "--output", "-o", help="Annotated video to write."),
     model: Optional[str] = typer.Option(None, help=MODEL_HELP),
-    style: Style = typer.Option(Style.emoji, help=STYLE_HELP),
+    style: Optional[Style] = typer.Option(None, help=STYLE_HELP),
     show: Optional[bool] = typer.Option(None, "--show/--no-show", help="Open a window (default: when a display exists)."),
+    config: Optional[Path] = typer.Option(None, "--config", help=CONFIG_HELP),
 ) -> None:
     """Run the bundled sample clip through the whole pipeline and write an annotated video."""
-    actions.demo(output=output, pipeline=PipelineConfig(model=model, style=style), show=show)
+    actions.demo(output=output, pipeline=_pipeline(config, model=model, style=style), show=show)
 
 
 @cli.command(
@@ -97,8 +103,9 @@ def start(
     max_frames: Optional[int] = typer.Option(None, min=1, help="Stop after this many frames."),
     model: Optional[str] = typer.Option(None, help=MODEL_HELP),
     detector: Optional[str] = typer.Option(None, help=DETECTOR_HELP),
-    style: Style = typer.Option(Style.emoji, help=STYLE_HELP),
+    style: Optional[Style] = typer.Option(None, help=STYLE_HELP),
     steadiness: Optional[str] = typer.Option(None, help=STEADINESS_HELP),
+    config: Optional[Path] = typer.Option(None, "--config", help=CONFIG_HELP),
     sink: list[str] = (),
     sink_options: Optional[dict[str, Any]] = None,
 ) -> None:
@@ -117,7 +124,7 @@ def start(
         web=_with_token(WebConfig(port=port, max_sessions=max_sessions), token),
     )
     sink_config = SinkConfig(kinds=tuple(sink), options=sink_options or {})
-    pipeline = PipelineConfig(model=model, detector=detector, style=style, smoother=parse_steadiness(steadiness))
+    pipeline = _pipeline(config, model=model, detector=detector, style=style, steadiness=steadiness)
     actions.start(source_config, sink_config, pipeline, max_frames=max_frames)
 
 
@@ -146,6 +153,7 @@ def practice(
     model: Optional[str] = typer.Option(None, help=MODEL_HELP),
     detector: Optional[str] = typer.Option(None, help=DETECTOR_HELP),
     steadiness: Optional[str] = typer.Option(None, help=STEADINESS_HELP),
+    config: Optional[Path] = typer.Option(None, "--config", help=CONFIG_HELP),
 ) -> None:
     """Learn to read faces: labels hidden, confcam pauses on a clear face and asks what it shows (keys 1-8),
     then shows its own reading with a cue to look for, and a score per expression at the end."""
@@ -153,7 +161,7 @@ def practice(
         kind=source, monitor=monitor, region=parse_region(region), window_title=window_title, camera=camera,
         input=input, loop=loop,
     )
-    pipeline = PipelineConfig(model=model, detector=detector, smoother=parse_steadiness(steadiness))
+    pipeline = _pipeline(config, model=model, detector=detector, steadiness=steadiness)
     actions.practice(source_config, PracticeOptions(source=source, save_progress=save_progress), pipeline, max_frames)
 
 
@@ -167,11 +175,12 @@ def analyze(
     steadiness: Optional[str] = typer.Option(None, help=STEADINESS_HELP),
     output: Optional[Path] = typer.Option(None, "--output", "-o", help="Also write the labelled video here (every "
                                           "frame, the recording's sound kept): .mp4, .mov or .mkv."),
-    style: Style = typer.Option(Style.emoji, help=STYLE_HELP),
+    style: Optional[Style] = typer.Option(None, help=STYLE_HELP),
     plot: Optional[Path] = typer.Option(None, help="Also draw each person's expression over time into this PNG."),
+    config: Optional[Path] = typer.Option(None, "--config", help=CONFIG_HELP),
 ) -> None:
     """Analyse a recording offline, as fast as the machine allows: per-person timeline and summary."""
-    pipeline = PipelineConfig(model=model, detector=detector, style=style, smoother=parse_steadiness(steadiness))
+    pipeline = _pipeline(config, model=model, detector=detector, style=style, steadiness=steadiness)
     actions.analyze(path, json_out=json_out, pipeline=pipeline, max_frames=max_frames, output=output, plot=plot)
 
 
@@ -200,10 +209,11 @@ def bench(
     json_out: Optional[Path] = typer.Option(None, "--json", help="Write the report here."),
     model: Optional[str] = typer.Option(None, help=MODEL_HELP),
     detector: Optional[str] = typer.Option(None, help=DETECTOR_HELP),
-    style: Style = typer.Option(Style.emoji, help=STYLE_HELP),
+    style: Optional[Style] = typer.Option(None, help=STYLE_HELP),
+    config: Optional[Path] = typer.Option(None, "--config", help=CONFIG_HELP),
 ) -> None:
     """Measure the whole live pipeline (decode, detect, track, classify, render) flat out on this machine."""
-    pipeline = PipelineConfig(model=model, detector=detector, style=style)
+    pipeline = _pipeline(config, model=model, detector=detector, style=style)
     actions.bench(video, frames=frames, warmup=warmup, json_out=json_out, pipeline=pipeline)
 
 
@@ -221,12 +231,18 @@ def web(
         WebConfig.max_sessions, help="Browsers served at once; each costs a thread and a pipeline."
     ),
     model: Optional[str] = typer.Option(None, help=MODEL_HELP),
-    style: Style = typer.Option(Style.emoji, help=STYLE_HELP),
+    style: Optional[Style] = typer.Option(None, help=STYLE_HELP),
     steadiness: Optional[str] = typer.Option(None, help=STEADINESS_HELP),
+    config: Optional[Path] = typer.Option(None, "--config", help=CONFIG_HELP),
 ) -> None:
     """Serve the browser demo: camera or shared tab in, labelled video and a panel of people back."""
-    config = _with_token(WebConfig(host=host, port=port, max_sessions=max_sessions), token)
-    actions.web(config, pipeline=PipelineConfig(model=model, style=style, smoother=parse_steadiness(steadiness)))
+    web_config = _with_token(WebConfig(host=host, port=port, max_sessions=max_sessions), token)
+    actions.web(web_config, pipeline=_pipeline(config, model=model, style=style, steadiness=steadiness))
+
+
+def _pipeline(config: Path | None, steadiness: str | None = None, **flags: object) -> PipelineConfig:
+    """Defaults, then --config's [pipeline], then the flags given (None: not given)."""
+    return pipeline_config(config, smoother=parse_steadiness(steadiness) if steadiness is not None else None, **flags)
 
 
 def _with_token(config: WebConfig, token: str | None) -> WebConfig:
@@ -250,6 +266,12 @@ def models_info(name: str = typer.Argument(..., help="Model name or path.")) -> 
 def devices(as_json: bool = typer.Option(False, "--json", help="Machine-readable output.")) -> None:
     """Monitors, windows, cameras and the virtual-camera backend (and how to install one if missing)."""
     actions.devices(as_json=as_json)
+
+
+@cli.command(epilog="Example: confcam options > my-options.md   (then: confcam start --config confcam.toml)")
+def options() -> None:
+    """Every stage option a --config TOML file can set, with its type, default and meaning (Markdown)."""
+    print(reference_markdown(), end="")
 
 
 @cli.command(epilog="Example: confcam plugins --json")

@@ -128,6 +128,7 @@ class PipelineConfig:
     detector: str | None = None
     """Detector model name or path, or 'near+far' for a FocusedDetector; None means the registry's default."""
     style: Style = Style.emoji
+    """How faces are marked: an emoji above the head, a text label with its confidence, a coloured ring, or all."""
     threads: int = 1
     """onnxruntime threads for the expression model; 1 measured fastest for batches of up to 9 faces on 2 cores."""
     focus: FocusConfig = field(default_factory=FocusConfig)

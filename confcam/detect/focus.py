@@ -34,8 +34,11 @@ class FocusConfig:
     context: float = 2.5
     """Side of the close-look square, in face-box sides: room for the face to move between frames."""
     sweep_grid: tuple[int, int] = (3, 3)
+    """Columns and rows of the tiles the far-range net sweeps for new small faces."""
     sweep_overlap: float = 0.25
+    """Share by which neighbouring sweep tiles overlap, so a face on a seam is whole in one of them."""
     sweep_tiles_per_frame: int = 1
+    """Sweep tiles looked at per frame: a new small face is found within one round of the sweep."""
     close_looks_per_frame: int = 3
     """At most this many close looks per frame; the rest wait their turn, keeping their last box."""
     max_carry: int = 2

@@ -28,6 +28,7 @@ Region = tuple[int, int, int, int]
 @dataclass(frozen=True)
 class GridConfig:
     enabled: bool = True
+    """Look for a gallery grid at all (off: the FocusedDetector always)."""
     recheck_frames: int = 30
     """Frames between two layout checks (a layout check costs ~3 ms at 1080p)."""
     tiles_per_frame: int = 12
