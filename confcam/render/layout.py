@@ -87,7 +87,7 @@ class EmojiLayout:
         """One spot per face (boxes (N, 4), landmarks (N, 6, 2) or None), in the order of boxes."""
         zones = np.array([feature_zone(b, None if landmarks is None else landmarks[i]) for i, b in enumerate(boxes)],
                          np.float64).reshape(-1, 4)
-        faces = [tuple(float(v) for v in b) for b in boxes]
+        faces: list[Rect] = [(float(b[0]), float(b[1]), float(b[2]), float(b[3])) for b in boxes]
         face_rects = np.array(faces, np.float64).reshape(-1, 4)
         placed: dict[int, Square] = {}
         for i in sorted(range(len(boxes)), key=lambda k: -(faces[k][2] - faces[k][0])):
