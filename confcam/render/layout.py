@@ -9,6 +9,7 @@ emojis already placed. Bigger faces choose first.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import cast
 
 import numpy as np
 
@@ -37,7 +38,8 @@ def shared_area(rects: np.ndarray, others: np.ndarray) -> np.ndarray:
     """Per rectangle of rects (K, 4): the total area it shares with the rectangles of others (M, 4)."""
     w = np.minimum(rects[:, None, 2], others[None, :, 2]) - np.maximum(rects[:, None, 0], others[None, :, 0])
     h = np.minimum(rects[:, None, 3], others[None, :, 3]) - np.maximum(rects[:, None, 1], others[None, :, 1])
-    return (np.clip(w, 0.0, None) * np.clip(h, 0.0, None)).sum(axis=1)
+    # Numpy's stubs type arithmetic on an unparameterised ndarray as Any.
+    return cast(np.ndarray, (np.clip(w, 0.0, None) * np.clip(h, 0.0, None)).sum(axis=1))
 
 
 def square_rect(square: Square) -> Rect:
