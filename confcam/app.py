@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import itertools
 import json
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
@@ -59,7 +61,7 @@ def _run_with_progress(runner: Runner, label: str, total: int | None, banner: st
 
 
 def _frame_total(source: Source, max_frames: int | None) -> int | None:
-    count = getattr(source, "frame_count", None)
+    count: int | None = getattr(source, "frame_count", None)
     if count is None:
         return max_frames
     return min(count, max_frames) if max_frames else count
@@ -296,7 +298,7 @@ def evaluate(crops: Path, model: str | None, split: str | None, json_out: Path |
     if json_out is not None:
         check_writable(json_out)
     expression_model = ExpressionModel(ModelRegistry().resolve(model, "expression").path, threads=2)
-    report = evaluate_npz(expression_model, crops, split=split, votes=votes)
+    report: dict[str, Any] = evaluate_npz(expression_model, crops, split=split, votes=votes)
     table = Table(title=f"{report['model']} on {crops.name}" + (f" [{split}]" if split else ""))
     for column in ("labels", "samples", "skipped", "accuracy", "accuracy (skipped = wrong)", "accuracy (present classes)",
                    "macro recall"):
@@ -313,7 +315,7 @@ def evaluate(crops: Path, model: str | None, split: str | None, json_out: Path |
 
 def models_list(as_json: bool) -> None:
     registry = ModelRegistry()
-    entries = registry.listing()
+    entries: list[dict[str, Any]] = registry.listing()
     for bad in registry.broken():
         console.print(f"skipped {bad.path}: {bad.error}")
     if as_json:
@@ -346,7 +348,7 @@ def devices(as_json: bool) -> None:
     from confcam.displays import list_monitors
     from confcam.sources.window import list_windows
 
-    report: dict[str, object] = {}
+    report: dict[str, Any] = {}
     for key, probe in (("monitors", list_monitors), ("windows", list_windows), ("cameras", list_cameras)):
         try:
             report[key] = probe()
@@ -356,6 +358,7 @@ def devices(as_json: bool) -> None:
     if as_json:
         print(json.dumps(report, indent=1))
         return
+    line: Callable[[dict[str, Any]], str]
     for title, key, line in (
         ("Monitors (--source screen --monitor N)", "monitors", lambda m: f"{m['index']}: {m['width']}x{m['height']} at {m['left']},{m['top']}"),
         ("Windows (--source window --window-title TEXT)", "windows", lambda w: f"\"{w['title']}\" {w['w']}x{w['h']} at {w['x']},{w['y']}"),
@@ -382,7 +385,7 @@ def plugins(as_json: bool) -> None:
     from confcam.sinks import sink_registry
 
     registry = sink_registry()
-    rows = [
+    rows: list[dict[str, Any]] = [
         {
             "family": registry.family,
             "name": entry.name,

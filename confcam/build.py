@@ -79,6 +79,7 @@ def build_source(config: SourceConfig, window: int = 5) -> Source:
     if kind is SourceKind.file:
         from confcam.sources.image import NOMINAL_FPS, STILL_SECONDS, ImageSource, is_image_path
 
+        assert config.input is not None, "SourceConfig requires an input for a file source"
         if is_image_path(config.input):
             return ImageSource(config.input, repeat=max(window, round(STILL_SECONDS * NOMINAL_FPS)))
         from confcam.sources.file import FileSource
@@ -91,6 +92,7 @@ def build_source(config: SourceConfig, window: int = 5) -> Source:
     if kind is SourceKind.window:
         from confcam.sources.window import WindowSource
 
+        assert config.window_title is not None, "SourceConfig requires a title for a window source"
         return WindowSource(config.window_title)
     if kind is SourceKind.camera:
         from confcam.sources.camera import CameraSource

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Optional, cast
 
 import typer
 
@@ -106,7 +107,7 @@ def start(
     style: Optional[Style] = typer.Option(None, help=STYLE_HELP),
     steadiness: Optional[str] = typer.Option(None, help=STEADINESS_HELP),
     config: Optional[Path] = typer.Option(None, "--config", help=CONFIG_HELP),
-    sink: list[str] = (),
+    sink: Sequence[str] = (),
     sink_options: Optional[dict[str, Any]] = None,
 ) -> None:
     """Label every face live and send the result to a virtual camera, the side panel, a window or a file.
@@ -299,7 +300,8 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except typer.TyperException as error:
         if type(error).__name__ == "NoArgsIsHelpError":
-            print(error.ctx.get_help())
+            # Click's usage error, which carries its context; typer exports no class to narrow it by (matched by name).
+            print(cast(Any, error).ctx.get_help())
             return 0
         print(f"confcam: error: {_usage_message(error)}", file=sys.stderr)
         return 2

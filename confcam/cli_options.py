@@ -30,7 +30,7 @@ def with_stage_options(
                 choice,
                 inspect.Parameter.KEYWORD_ONLY,
                 default=typer.Option([], "--" + choice, help=choice_help),
-                annotation=list[names],  # type: ignore[valid-type]
+                annotation=list[names],
             )
         ] + [
             inspect.Parameter(

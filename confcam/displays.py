@@ -51,7 +51,7 @@ class ScreenGrabber:
         self._all: list[Any] = []
         self._lock = threading.Lock()
 
-    def monitors(self) -> list[dict]:
+    def monitors(self) -> list[dict[str, int]]:
         """mss's list: [0] is the union of all monitors, [1:] each monitor."""
         try:
             return [dict(m) for m in self._instance().monitors]
@@ -88,7 +88,7 @@ class ScreenGrabber:
         return instance
 
 
-def list_monitors() -> list[dict]:
+def list_monitors() -> list[dict[str, int]]:
     """Each monitor as {index, left, top, width, height}; index 0 (all monitors together) is left out."""
     grabber = ScreenGrabber()
     try:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import cast
+
 import numpy as np
 
 
@@ -13,4 +15,5 @@ def iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     inter = iw * ih
     area_a = (a[..., 2] - a[..., 0]) * (a[..., 3] - a[..., 1])
     area_b = (b[..., 2] - b[..., 0]) * (b[..., 3] - b[..., 1])
-    return inter / np.maximum(area_a + area_b - inter, 1e-12)
+    # Numpy's stubs type arithmetic on an unparameterised ndarray as Any.
+    return cast(np.ndarray, inter / np.maximum(area_a + area_b - inter, 1e-12))

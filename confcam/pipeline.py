@@ -5,11 +5,9 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
-from confcam.classify.crop import FaceCropper
-from confcam.classify.model import ExpressionModel
-from confcam.classify.smoother import ExpressionSmoother
+from confcam.classify.base import Cropper, ExpressionClassifier, Smoother
 from confcam.detect.base import FaceDetector
-from confcam.track.tracker import FaceTracker
+from confcam.track.base import Tracker
 from confcam.types import Detections, Frame
 
 
@@ -34,10 +32,10 @@ class FacePipeline:
     def __init__(
         self,
         detector: FaceDetector,
-        tracker: FaceTracker,
-        cropper: FaceCropper,
-        model: ExpressionModel,
-        smoother: ExpressionSmoother,
+        tracker: Tracker,
+        cropper: Cropper,
+        model: ExpressionClassifier,
+        smoother: Smoother,
         detect_interval_s: float = 0.0,
     ) -> None:
         """detect_interval_s: look for faces at most this often (in the frames' own time); frames in
@@ -71,10 +69,12 @@ class FacePipeline:
         if len(faces) == 0:
             self.times.ms["classify"] = 0.0
             return faces
-        self.tracker.push(faces.track_ids, self.cropper.crop(frame.image, faces))
-        probs = self.model.predict(self.tracker.windows(faces.track_ids))
-        smoothed, labels, confidences = self.smoother.update(faces.track_ids, probs, frame.timestamp)
-        ages = self.smoother.label_ages(faces.track_ids, frame.timestamp)
+        ids = faces.track_ids
+        assert ids is not None, "the tracker sets track_ids on every face it returns"
+        self.tracker.push(ids, self.cropper.crop(frame.image, faces))
+        probs = self.model.predict(self.tracker.windows(ids))
+        smoothed, labels, confidences = self.smoother.update(ids, probs, frame.timestamp)
+        ages = self.smoother.label_ages(ids, frame.timestamp)
         self.times.stop("classify", t2)
         return faces.with_fields(probs=probs, smoothed=smoothed, labels=labels, confidences=confidences,
                                  data={**faces.data, "label_age": ages})

@@ -118,7 +118,8 @@ class Registry(Generic[T]):
     def add_entry_points(self, group: str, found: Iterable[Any] | None = None) -> None:
         """Other packages' stages, from their `group` entry points; a broken one is noted, not fatal."""
         for point in entry_points(group=group) if found is None else found:
-            origin = point.dist.name if getattr(point, "dist", None) else point.value
+            dist = getattr(point, "dist", None)
+            origin = dist.name if dist else point.value
             try:
                 entry = point.load()
                 if isinstance(entry, Entry):

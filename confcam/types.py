@@ -6,6 +6,7 @@ Every stage takes and returns these types, so a stage can be swapped or tested o
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 import numpy as np
 
@@ -39,7 +40,7 @@ def _empty(shape: tuple[int, ...], dtype: type = np.float32) -> np.ndarray:
     return np.zeros(shape, dtype=dtype)
 
 
-PerFace = np.ndarray | list
+PerFace = np.ndarray | list[Any]
 """A per-face column: an array whose first axis is the face, or a list with one item per face."""
 OPTIONAL_FIELDS = ("track_ids", "probs", "smoothed", "labels", "confidences")
 
@@ -104,20 +105,20 @@ class Detections:
         rows = np.arange(len(self))[index]
         idx = np.atleast_1d(rows)
 
-        def pick(column: PerFace | None) -> PerFace | None:
-            if column is None:
-                return None
+        def pick(column: PerFace) -> PerFace:
             return [column[i] for i in idx] if isinstance(column, list) else column[idx]
 
+        # Any: each optional field has a type of its own (see above).
+        optional: dict[str, Any] = {n: None if (c := getattr(self, n)) is None else pick(c) for n in OPTIONAL_FIELDS}
         return Detections(
             boxes=self.boxes[idx],
             scores=self.scores[idx],
             landmarks=self.landmarks[idx],
-            **{name: pick(getattr(self, name)) for name in OPTIONAL_FIELDS},
+            **optional,
             data={k: pick(v) for k, v in self.data.items()},
         )
 
-    def with_fields(self, **changes: object) -> Detections:
+    def with_fields(self, **changes: Any) -> Detections:
         return replace(self, **changes)
 
     def with_data(self, **columns: PerFace) -> Detections:
@@ -133,20 +134,22 @@ class Detections:
             return Detections()
         names = [set(k for k, v in p.columns().items() if v is not None) for p in parts]
         if any(n != names[0] for n in names):
-            raise ValueError(f"cannot merge Detections with different columns: {sorted(set.union(*names) - set.intersection(*names))}")
+            raise ValueError(f"cannot merge Detections with different columns: {sorted(set.union(*names) - names[0].intersection(*names))}")
 
-        def join(columns: list[PerFace | None]) -> PerFace | None:
-            if columns[0] is None:
-                return None
+        def join(columns: list[PerFace]) -> PerFace:
             if isinstance(columns[0], list):
                 return [item for column in columns for item in column]
             return np.concatenate(columns)
 
+        # Any: each optional field has a type of its own (see above).
+        optional: dict[str, Any] = {
+            n: None if getattr(parts[0], n) is None else join([getattr(p, n) for p in parts]) for n in OPTIONAL_FIELDS
+        }
         return Detections(
             boxes=np.concatenate([p.boxes for p in parts]),
             scores=np.concatenate([p.scores for p in parts]),
             landmarks=np.concatenate([p.landmarks for p in parts]),
-            **{name: join([getattr(p, name) for p in parts]) for name in OPTIONAL_FIELDS},
+            **optional,
             data={k: join([p.data[k] for p in parts]) for k in parts[0].data},
         )
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 import onnxruntime as ort
@@ -188,4 +189,5 @@ class ExpressionModel:
         scaled *= self._gain
         scaled += self._offset
         (probs,) = self.session.run([self.output_name], {self.input_name: scaled})
-        return probs.astype(np.float32, copy=False)
+        # Onnxruntime is untyped: probs is Any.
+        return cast(np.ndarray, probs.astype(np.float32, copy=False))

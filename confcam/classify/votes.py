@@ -10,6 +10,7 @@ from __future__ import annotations
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 
@@ -61,7 +62,8 @@ class CrowdVotes:
 
     def usable(self) -> np.ndarray:
         """Faces worth training on: votes matched and more of them for an emotion than for unknown / not a face."""
-        return self.matched & (self.emotions.sum(axis=1) > self.other.sum(axis=1))
+        # Numpy's stubs type arithmetic on an unparameterised ndarray as Any.
+        return cast(np.ndarray, self.matched & (self.emotions.sum(axis=1) > self.other.sum(axis=1)))
 
     def distribution(self) -> np.ndarray:
         """(N, 8) target distribution: a class that got a single vote is taken as annotator noise and

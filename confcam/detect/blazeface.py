@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import cast
 
 import cv2
 import numpy as np
@@ -141,7 +142,8 @@ def nesting(boxes: np.ndarray, kept: np.ndarray) -> np.ndarray:
     ih = np.clip(np.minimum(boxes[:, 3], kept[3]) - np.maximum(boxes[:, 1], kept[1]), 0, None)
     areas = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
     kept_area = (kept[2] - kept[0]) * (kept[3] - kept[1])
-    return iw * ih / np.maximum(np.minimum(areas, kept_area), 1e-12)
+    # Numpy's stubs type arithmetic on an unparameterised ndarray as Any.
+    return cast(np.ndarray, iw * ih / np.maximum(np.minimum(areas, kept_area), 1e-12))
 
 
 class WeightedNms:

@@ -16,11 +16,12 @@ move little between frames, so this detector spends its work where faces are:
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import cast
 
 import numpy as np
 
-from confcam.detect.base import FaceDetector
-from confcam.detect.blazeface import BlazeFaceDetector, RawFaces, WeightedNms, nesting, tile_origins
+from confcam.detect.base import CandidateDetector, FaceDetector
+from confcam.detect.blazeface import RawFaces, WeightedNms, nesting, tile_origins
 from confcam.geometry import iou_matrix
 from confcam.types import Detections
 
@@ -46,10 +47,17 @@ class FocusConfig:
 
 
 class FocusedDetector(FaceDetector):
+    _previous: Detections
+    """Last frame's faces (set by reset())."""
+    _age: np.ndarray
+    """Per face of _previous: frames since its box was last looked at."""
+    _next_tile: int
+    """The sweep's next tile."""
+
     def __init__(
         self,
-        near: BlazeFaceDetector,
-        far: BlazeFaceDetector,
+        near: CandidateDetector,
+        far: CandidateDetector,
         config: FocusConfig = FocusConfig(),
         iou_threshold: float = 0.3,
     ) -> None:
@@ -116,4 +124,5 @@ def _overlaps_any(boxes: np.ndarray, others: np.ndarray) -> np.ndarray:
     same = iou_matrix(boxes, others) > 0.3
     for index, other in enumerate(others):
         same[:, index] |= nesting(boxes, other) > 0.7
-    return same.any(axis=1)
+    # Numpy's stubs cannot tell that axis=1 of a 2-D array leaves an array.
+    return cast(np.ndarray, same.any(axis=1))

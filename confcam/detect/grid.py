@@ -18,8 +18,8 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from confcam.detect.base import FaceDetector
-from confcam.detect.blazeface import BlazeFaceDetector, RawFaces, WeightedNms
+from confcam.detect.base import CandidateDetector, FaceDetector
+from confcam.detect.blazeface import RawFaces, WeightedNms
 from confcam.types import Detections
 
 Region = tuple[int, int, int, int]
@@ -148,9 +148,15 @@ def _progression(start: int, pitch: int, length: int, lines: list[int]) -> tuple
 class GridDetector(FaceDetector):
     """Per-tile detection when the frame is a gallery grid; the fallback detector otherwise."""
 
+    _layout: GridLayout | None
+    _size: tuple[int, int]
+    _faces: dict[int, RawFaces]
+    _next: int
+    _frames: int
+
     def __init__(
         self,
-        near: BlazeFaceDetector,
+        near: CandidateDetector,
         fallback: FaceDetector,
         config: GridConfig = GridConfig(),
         iou_threshold: float = 0.3,
@@ -199,11 +205,11 @@ class GridDetector(FaceDetector):
         if layout is None or self._layout is None:
             self.fallback.reset()
         self._layout, self._size = layout, size
-        self._faces: dict[int, RawFaces] = {}
+        self._faces = {}
         self._next = 0
 
     def reset(self) -> None:
-        self._layout: GridLayout | None = None
+        self._layout = None
         self._size = (0, 0)
         self._faces = {}
         self._next = 0

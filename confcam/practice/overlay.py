@@ -41,7 +41,7 @@ class PracticeMarks:
     def watching(self, image: np.ndarray, faces: Detections) -> np.ndarray:
         out = image.copy()
         for box in faces.boxes:
-            _ring(out, tuple(float(v) for v in box), UNKNOWN_COLOR)
+            _ring(out, (float(box[0]), float(box[1]), float(box[2]), float(box[3])), UNKNOWN_COLOR)
         return out
 
     def asking(self, image: np.ndarray, question: Question) -> np.ndarray:

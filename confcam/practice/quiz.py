@@ -124,6 +124,8 @@ class PracticeQuiz:
         row = self.picker.pick(faces, t)
         if row is None:
             return None
+        assert faces.track_ids is not None and faces.labels is not None and faces.confidences is not None, \
+            "the picker picks only faces with ids, labels and confidences"
         x1, y1, x2, y2 = (float(v) for v in faces.boxes[row])
         question = Question(
             track_id=int(faces.track_ids[row]), box=(x1, y1, x2, y2), expression=faces.labels[row],

@@ -60,8 +60,10 @@ class PracticeWindowSink(Sink):
         self.caption = caption or PracticeCaption()
         self.clock = PlaybackClock() if pace else None
 
+    # Read-only here (the window decides), where Sink declares a plain attribute that simple sinks set;
+    # making Sink's a property would break sinks (plugins too) that assign it, so the override stays.
     @property
-    def stop_requested(self) -> bool:
+    def stop_requested(self) -> bool:  # type: ignore[override]
         return self.window.stop_requested
 
     def open(self, width: int, height: int, fps: float) -> None:
@@ -84,7 +86,9 @@ class PracticeWindowSink(Sink):
         key = self._hold(asking, lambda k: self.quiz.choice_for_key(k) is not None)
         if key is None:
             return
-        reveal = self.quiz.answer(self.quiz.choice_for_key(key))
+        choice = self.quiz.choice_for_key(key)
+        assert choice is not None, "_hold returns only keys that are choices"
+        reveal = self.quiz.answer(choice)
         revealed = self.caption.below(self.marks.reveal(result.image, reveal), reveal_lines(reveal))
         if self._hold(revealed, lambda k: k in CARRY_ON_KEYS) is None:
             return

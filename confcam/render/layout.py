@@ -9,6 +9,7 @@ emojis already placed. Bigger faces choose first.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import cast
 
 import numpy as np
 
@@ -37,7 +38,8 @@ def shared_area(rects: np.ndarray, others: np.ndarray) -> np.ndarray:
     """Per rectangle of rects (K, 4): the total area it shares with the rectangles of others (M, 4)."""
     w = np.minimum(rects[:, None, 2], others[None, :, 2]) - np.maximum(rects[:, None, 0], others[None, :, 0])
     h = np.minimum(rects[:, None, 3], others[None, :, 3]) - np.maximum(rects[:, None, 1], others[None, :, 1])
-    return (np.clip(w, 0.0, None) * np.clip(h, 0.0, None)).sum(axis=1)
+    # Numpy's stubs type arithmetic on an unparameterised ndarray as Any.
+    return cast(np.ndarray, (np.clip(w, 0.0, None) * np.clip(h, 0.0, None)).sum(axis=1))
 
 
 def square_rect(square: Square) -> Rect:
@@ -87,7 +89,7 @@ class EmojiLayout:
         """One spot per face (boxes (N, 4), landmarks (N, 6, 2) or None), in the order of boxes."""
         zones = np.array([feature_zone(b, None if landmarks is None else landmarks[i]) for i, b in enumerate(boxes)],
                          np.float64).reshape(-1, 4)
-        faces = [tuple(float(v) for v in b) for b in boxes]
+        faces: list[Rect] = [(float(b[0]), float(b[1]), float(b[2]), float(b[3])) for b in boxes]
         face_rects = np.array(faces, np.float64).reshape(-1, 4)
         placed: dict[int, Square] = {}
         for i in sorted(range(len(boxes)), key=lambda k: -(faces[k][2] - faces[k][0])):

@@ -48,6 +48,7 @@ def plot_timelines(people: list[PersonTimeline], path: Path, title: str) -> Path
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.patches import Rectangle
 
     rows = max(len(people), 1)
     end = max((run.end for p in people for run in p.runs), default=1.0)
@@ -66,7 +67,7 @@ def plot_timelines(people: list[PersonTimeline], path: Path, title: str) -> Path
     ax.set_xlabel("seconds")
     ax.set_title(title, fontsize=10)
     labels = sorted({run.label for p in people for run in p.runs})
-    ax.legend(handles=[plt.Rectangle((0, 0), 1, 1, color=_rgb(color_for(name)), label=name) for name in labels],
+    ax.legend(handles=[Rectangle((0, 0), 1, 1, color=_rgb(color_for(name)), label=name) for name in labels],
               loc="upper center", bbox_to_anchor=(0.5, -0.35 if rows < 3 else -0.15), ncol=min(len(labels), 9) or 1,
               fontsize=8, frameon=False)
     fig.tight_layout()

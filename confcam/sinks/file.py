@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fractions import Fraction
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, cast
 
 import av
 import numpy as np
@@ -63,7 +63,8 @@ class FileSink(Sink):
         try:
             self._handle = open(self._output.temp, "wb")
             self._container = av.open(self._handle, mode="w", format=container_format)
-            stream = self._container.add_stream(self.codec, rate=rate)
+            # PyAV's stubs know the stream kind only for a literal codec name; self.codec is a video codec.
+            stream = cast(av.video.stream.VideoStream, self._container.add_stream(self.codec, rate=rate))
             stream.width, stream.height, stream.pix_fmt = even_w, even_h, "yuv420p"
             stream.time_base = TIME_BASE
             stream.codec_context.time_base = TIME_BASE
@@ -157,7 +158,7 @@ class AudioCopy:
 
     def __init__(self, source: Path) -> None:
         self.source = Path(source)
-        self._stream: av.stream.Stream | None = None
+        self._stream: av.audio.stream.AudioStream | None = None
 
     def add_to(self, container: av.container.OutputContainer) -> None:
         with av.open(str(self.source)) as recording:
@@ -173,7 +174,8 @@ class AudioCopy:
             for packet in recording.demux(audio):
                 if packet.dts is None or packet.pts is None:
                     continue
-                if (packet.pts - start) * float(audio.time_base) > until_s:
+                # PyAV's stubs make time_base optional; a stream demuxed from a file always has one.
+                if (packet.pts - start) * float(cast(Fraction, audio.time_base)) > until_s:
                     break
                 packet.stream = self._stream
                 container.mux(packet)

@@ -23,8 +23,10 @@ class PanelSink(Sink):
         self.renderer = renderer or PanelRenderer()
         self.window = DisplayWindow(title, cv2.WINDOW_AUTOSIZE | cv2.WINDOW_GUI_NORMAL, topmost=True)
 
+    # Read-only here (the window decides), where Sink declares a plain attribute that simple sinks set;
+    # making Sink's a property would break sinks (plugins too) that assign it, so the override stays.
     @property
-    def stop_requested(self) -> bool:
+    def stop_requested(self) -> bool:  # type: ignore[override]
         return self.window.stop_requested
 
     def open(self, width: int, height: int, fps: float) -> None:

@@ -10,6 +10,7 @@ import sys
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import cv2
 
@@ -87,15 +88,15 @@ class CameraSource(Source):
             self._capture = None
 
 
-def list_cameras(max_index: int = 10) -> list[dict]:
+def list_cameras(max_index: int = 10) -> list[dict[str, Any]]:
     """Cameras as dicts {index, name, path}; on Linux from /dev/video* without opening any device."""
     if _is_linux():
         return _linux_cameras(max_index)
     return [{"index": i, "name": f"camera {i}", "path": None} for i in range(max_index) if _probe(i)]
 
 
-def _linux_cameras(max_index: int) -> list[dict]:
-    found = []
+def _linux_cameras(max_index: int) -> list[dict[str, Any]]:
+    found: list[dict[str, Any]] = []
     for node in sorted(Path("/dev").glob("video*"), key=lambda p: _node_number(p.name)):
         number = _node_number(node.name)
         if number < 0 or number >= max_index:

@@ -174,7 +174,7 @@ def _quarter_turns(decoded: av.VideoFrame) -> int:
 
 
 def _to_bgr(decoded: av.VideoFrame) -> np.ndarray:
-    image = decoded.to_ndarray(format="bgr24")
+    image: np.ndarray = decoded.to_ndarray(format="bgr24")
     turns = _quarter_turns(decoded)
     if turns:
         image = np.ascontiguousarray(np.rot90(image, k=turns))

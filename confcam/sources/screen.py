@@ -64,7 +64,7 @@ class ScreenSource(Source):
     def size(self) -> tuple[int, int]:
         return (self._area[2], self._area[3])
 
-    def _capture_area(self, monitors: list[dict]) -> tuple[int, int, int, int]:
+    def _capture_area(self, monitors: list[dict[str, int]]) -> tuple[int, int, int, int]:
         if not 0 <= self.monitor < len(monitors):
             raise SourceError(
                 f"no monitor {self.monitor}: choose 1..{len(monitors) - 1} (0 = all together; `confcam devices` lists them)"

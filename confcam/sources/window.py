@@ -69,7 +69,7 @@ class WindowInfo:
     rank: int = 0
     """Higher is further in front (more recently active)."""
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, Any]:
         return {"id": self.handle, "title": self.title, "x": self.x, "y": self.y, "w": self.w, "h": self.h}
 
 
@@ -195,13 +195,17 @@ class Win32Windows:
 
         self._ctypes = ctypes
         self._wintypes = wintypes
-        self._user32 = ctypes.WinDLL("user32", use_last_error=True)
+        # WinDLL and WINFUNCTYPE exist on Windows only, and mypy checks for the platform it runs on.
+        self._user32 = ctypes.WinDLL("user32", use_last_error=True)  # type: ignore[attr-defined,unused-ignore]
         self._declare()
         self._make_dpi_aware()
 
     def windows(self) -> list[WindowInfo]:
         handles: list[int] = []
-        callback_type = self._ctypes.WINFUNCTYPE(self._wintypes.BOOL, self._wintypes.HWND, self._wintypes.LPARAM)
+        # Windows only, as WinDLL above.
+        callback_type = self._ctypes.WINFUNCTYPE(  # type: ignore[attr-defined,unused-ignore]
+            self._wintypes.BOOL, self._wintypes.HWND, self._wintypes.LPARAM
+        )
 
         def collect(hwnd: int, _: int) -> bool:
             handles.append(int(hwnd or 0))
@@ -331,7 +335,7 @@ def window_system() -> WindowSystem:
     return X11Windows()
 
 
-def list_windows() -> list[dict]:
+def list_windows() -> list[dict[str, Any]]:
     """Visible titled top-level windows as {id, title, x, y, w, h}, front-most first."""
     system = window_system()
     try:
@@ -444,7 +448,7 @@ class WindowSource(Source):
         return letterbox(canvas, self._size)
 
 
-def _bounds(monitor: dict) -> tuple[int, int, int, int]:
+def _bounds(monitor: dict[str, int]) -> tuple[int, int, int, int]:
     return (int(monitor["left"]), int(monitor["top"]), int(monitor["width"]), int(monitor["height"]))
 
 

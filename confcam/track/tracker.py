@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import cast
 
 import numpy as np
 
@@ -29,7 +30,8 @@ def centre_distance(track_boxes: np.ndarray, det_boxes: np.ndarray) -> np.ndarra
     ca = (track_boxes[:, None, :2] + track_boxes[:, None, 2:]) / 2
     cb = (det_boxes[None, :, :2] + det_boxes[None, :, 2:]) / 2
     size = np.maximum(track_boxes[:, None, 2:] - track_boxes[:, None, :2], 1.0).mean(axis=-1)
-    return np.linalg.norm(ca - cb, axis=-1) / size
+    # Numpy's stubs type arithmetic on an unparameterised ndarray as Any.
+    return cast(np.ndarray, np.linalg.norm(ca - cb, axis=-1) / size)
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable, Coroutine
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import av
 from aiortc import MediaStreamTrack, RTCDataChannel, RTCPeerConnection, RTCSessionDescription
@@ -233,7 +233,8 @@ class AnalysingSession(PeerSession):
     async def _receive(self, track: MediaStreamTrack) -> None:
         try:
             while True:
-                frame = await track.recv()
+                # aiortc types recv() for a track of any kind; only video tracks are received here.
+                frame = cast(av.VideoFrame, await track.recv())
                 self._incoming.put(Received(frame, self.stats.received, time.perf_counter()))
                 self.stats.received += 1
         except MediaStreamError:
@@ -285,7 +286,8 @@ class ForwardingSession(PeerSession):
     async def _receive(self, track: MediaStreamTrack) -> None:
         try:
             while True:
-                frame = await track.recv()
+                # aiortc types recv() for a track of any kind; only video tracks are received here.
+                frame = cast(av.VideoFrame, await track.recv())
                 self.stats.received += 1
                 if self.live:
                     self._deliver(frame, time.perf_counter())
