@@ -5,6 +5,8 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
+import numpy as np
+
 from confcam.classify.base import Cropper, ExpressionClassifier, Smoother
 from confcam.detect.base import FaceDetector
 from confcam.track.base import Tracker
@@ -63,19 +65,21 @@ class FacePipeline:
         t0 = self.times.start()
         found = self._detect(frame)
         t1 = self.times.stop("detect", t0)
-        faces = self.tracker.update(found)
-        self.smoother.forget(self.tracker.ended)
+        tracked = self.tracker.update(found)
+        self.smoother.forget(list(tracked.ended))
+        faces = tracked.faces
         t2 = self.times.stop("track", t1)
         if len(faces) == 0:
             self.times.ms["classify"] = 0.0
             return faces
         ids = faces.track_ids
         assert ids is not None, "the tracker sets track_ids on every face it returns"
-        self.tracker.push(ids, self.cropper.crop(frame.image, faces))
-        probs = self.model.predict(self.tracker.windows(ids))
+        windowed = self.tracker.add_crops(faces, self.cropper.crop(frame.image, faces))
+        probs = self.model.predict(np.asarray(windowed.data["window"], dtype=np.float32))
         smoothed, labels, confidences = self.smoother.update(ids, probs, frame.timestamp)
         ages = self.smoother.label_ages(ids, frame.timestamp)
         self.times.stop("classify", t2)
+        # The crop windows stop here: what goes on to drawing and sinks never holds a face crop.
         return faces.with_fields(probs=probs, smoothed=smoothed, labels=labels, confidences=confidences,
                                  data={**faces.data, "label_age": ages})
 

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
 from confcam.types import Detections
+
+if TYPE_CHECKING:
+    from confcam.track.tracker import TrackUpdate
 
 
 class Tracker(Protocol):
@@ -16,27 +19,18 @@ class Tracker(Protocol):
     can stand in without subclassing it.
     """
 
-    @property
-    def ended(self) -> list[int]:
-        """Ids of the tracks that ended in the last update() (the smoother forgets them)."""
+    def update(self, detections: Detections) -> TrackUpdate:
+        """This frame's confirmed faces, with track_ids set, and the ids of tracks that ended."""
         ...
 
-    def update(self, detections: Detections) -> Detections:
-        """This frame's confirmed faces, with track_ids set."""
-        ...
-
-    def push(self, track_ids: np.ndarray, crops: np.ndarray) -> None:
-        """Append one crop per face to its track's window."""
-        ...
-
-    def windows(self, track_ids: np.ndarray) -> np.ndarray:
-        """(N, t, H, W) windows of the faces' latest crops."""
+    def add_crops(self, faces: Detections, crops: np.ndarray) -> Detections:
+        """Append one crop per face to its track's window; the faces with their windows in data["window"]."""
         ...
 
     def rescale(self, sx: float, sy: float) -> None:
         """The frame size changed by these factors: move every track with the picture."""
         ...
 
-    def reset(self) -> None:
-        """Forget every track."""
+    def reset(self) -> tuple[int, ...]:
+        """Forget every track; the ids of the confirmed ones that ended."""
         ...

@@ -49,6 +49,15 @@ class TrackerConfig:
     face about equally, the one that has followed it longer keeps it, so ids do not swap."""
 
 
+@dataclass(frozen=True)
+class TrackUpdate:
+    """One frame's tracking, passed on instead of kept in the tracker: the confirmed faces with their
+    ids, and the ids of tracks that ended on this frame (so the smoother can forget them)."""
+
+    faces: Detections
+    ended: tuple[int, ...] = ()
+
+
 @dataclass
 class Track:
     """One face over time. Its crops live only as long as the track."""
@@ -93,15 +102,14 @@ class FaceTracker:
         self._distance = distance
         self._tracks: list[Track] = []
         self._next_id = 1
-        self.ended: list[int] = []
-        """Ids of confirmed tracks that ended in the last update()."""
 
     @property
     def tracks(self) -> list[Track]:
         return [t for t in self._tracks if t.confirmed]
 
-    def update(self, detections: Detections) -> Detections:
-        """Match this frame's faces to tracks; returns the confirmed, matched faces with track_ids set."""
+    def update(self, detections: Detections) -> TrackUpdate:
+        """Match this frame's faces to tracks: the confirmed, matched faces with track_ids set, and the ids
+        of the tracks that ended (their crops already dropped)."""
         boxes = detections.boxes
         track_boxes = np.array([t.box for t in self._tracks], dtype=np.float32).reshape(-1, 4)
         distances = self._distance(track_boxes, boxes)
@@ -119,14 +127,14 @@ class FaceTracker:
             self._confirm_if_ready(track)
             ids[d_index] = track.track_id
 
-        self.ended = []
+        ended: list[int] = []
         survivors: list[Track] = []
         for t_index, track in enumerate(self._tracks):
             if t_index not in matched_tracks:
                 track.missed += 1
             if track.missed > self.config.max_missed or (not track.confirmed and track.missed > 0):
                 if track.confirmed:
-                    self.ended.append(track.track_id)
+                    ended.append(track.track_id)
                 track.window.clear()
                 continue
             survivors.append(track)
@@ -141,31 +149,29 @@ class FaceTracker:
         self._tracks = survivors
 
         keep = np.flatnonzero(ids > 0)
-        return detections[keep].with_fields(track_ids=ids[keep])
+        return TrackUpdate(detections[keep].with_fields(track_ids=ids[keep]), tuple(ended))
 
     def _confirm_if_ready(self, track: Track) -> None:
         if not track.confirmed and track.hits >= self.config.min_hits:
             track.track_id = self._next_id
             self._next_id += 1
 
-    def push(self, track_ids: np.ndarray, crops: np.ndarray) -> None:
-        """Append one crop per face to its track's window."""
+    def add_crops(self, faces: Detections, crops: np.ndarray) -> Detections:
+        """Appends each face's crop to its track's window and returns the faces with their windows, (N, t,
+        H, W) in data["window"]: the input of the expression model. A face with fewer than t crops is
+        padded by repeating its first crop, so it gets a label at once."""
         by_id = {t.track_id: t for t in self._tracks}
-        for track_id, crop in zip(track_ids.tolist(), crops):
+        ids = [] if faces.track_ids is None else faces.track_ids.tolist()
+        for track_id, crop in zip(ids, crops):
             by_id[track_id].window.append(crop)
-
-    def windows(self, track_ids: np.ndarray) -> np.ndarray:
-        """(N, t, H, W) windows; a face with fewer than t crops is padded by repeating its first crop,
-        so it gets a label at once."""
-        by_id = {t.track_id: t for t in self._tracks}
         t = self.config.window
-        out = []
-        for track_id in track_ids.tolist():
-            crops = list(by_id[track_id].window)
-            out.append(np.stack([crops[0]] * (t - len(crops)) + crops))
-        if not out:
-            return np.zeros((0, t, 0, 0), dtype=np.float32)
-        return np.stack(out).astype(np.float32, copy=False)
+        windows = [list(by_id[track_id].window) for track_id in ids]
+        stacked = (
+            np.stack([np.stack([w[0]] * (t - len(w)) + w) for w in windows]).astype(np.float32, copy=False)
+            if windows
+            else np.zeros((0, t, 0, 0), dtype=np.float32)
+        )
+        return faces.with_fields(data={**faces.data, "window": stacked})
 
     def rescale(self, sx: float, sy: float) -> None:
         """The frame size changed (a stream switched resolution): move every box with the picture, so
@@ -174,8 +180,10 @@ class FaceTracker:
         for track in self._tracks:
             track.box = track.box * factors
 
-    def reset(self) -> None:
-        self.ended = [t.track_id for t in self._tracks if t.confirmed]
+    def reset(self) -> tuple[int, ...]:
+        """Forget every track (and its crops); returns the ids of the confirmed ones that ended."""
+        ended = tuple(t.track_id for t in self._tracks if t.confirmed)
         for track in self._tracks:
             track.window.clear()
         self._tracks = []
+        return ended

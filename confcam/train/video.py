@@ -107,8 +107,9 @@ class VideoWindowBuilder:
             while (frame := source.read()) is not None:
                 if self.max_frames is not None and frame.index >= self.max_frames:
                     break
-                faces = tracker.update(self.detector.detect(frame.image))
-                for track_id in tracker.ended:
+                tracked = tracker.update(self.detector.detect(frame.image))
+                faces = tracked.faces
+                for track_id in tracked.ended:
                     if track_id in runs:
                         parts.append(self._windows(runs.pop(track_id), track_id))
                 if len(faces) == 0:
