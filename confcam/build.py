@@ -42,6 +42,7 @@ def build_pipeline(
         model=model,
         smoother=ExpressionSmoother(model.info.labels, config.smoother),
         detect_interval_s=config.detect_interval_s,
+        classify_interval_s=config.classify_interval_s,
     )
 
 

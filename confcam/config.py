@@ -135,6 +135,10 @@ class PipelineConfig:
     detect_interval_s: float = 0.06
     """Look for faces at most this often (seconds of the source's own time); frames in between reuse the
     last faces found. 0.06 s: every 2nd frame at 30 FPS, every frame at 15 FPS or less."""
+    classify_interval_s: float = 0.1
+    """Read each face's expression at most this often (10 readings a second); in between it keeps its last
+    reading. The smoother averages over half a second or more, so this costs nothing visible and saves
+    most of the classifier's work in a big gallery."""
     grid: GridConfig = field(default_factory=GridConfig)
     """Gallery grids: per-tile detection (with the near+far detector, the default)."""
     tracker: TrackerConfig = field(default_factory=TrackerConfig)

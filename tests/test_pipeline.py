@@ -49,3 +49,22 @@ def test_a_source_that_jumps_back_in_time_is_searched_at_once():
     for t in (5.0, 5.01, 0.0):
         pipeline.process(Frame(images[0], 0, t))
     assert detector.calls == 2
+
+
+@pytest.mark.parametrize("fps,interval,read_every", [(30, 0.1, 3), (10, 0.1, 1), (30, 0.0, 1)])
+def test_each_face_is_read_at_most_once_per_interval_and_keeps_its_reading_between(fps, interval, read_every):
+    pipeline = build_pipeline(PipelineConfig(classify_interval_s=interval, detector="blazeface-short"))
+    shown = [pipeline.process(Frame(image, i, i / fps)) for i, image in enumerate(clip_frames(24))]
+    probs = [faces.probs[0] for faces in shown if len(faces)]
+    changes = sum(not np.array_equal(a, b) for a, b in zip(probs, probs[1:]))
+    assert len(probs) >= 20
+    assert abs(changes - (len(probs) - 1) / read_every) <= 2, changes
+
+
+def test_faces_that_appear_together_fall_due_on_different_frames():
+    pipeline = build_pipeline(PipelineConfig(classify_interval_s=0.1))
+    ids = np.arange(1, 10)
+    windows = np.random.default_rng(0).random((9, 1, 64, 64)).astype(np.float32)
+    pipeline._read(ids, windows, 0.0)
+    due_next = [sum(not pipeline._fresh(int(i), t) for i in ids) for t in (1 / 30, 2 / 30, 3 / 30)]
+    assert 0 < due_next[0] < 9 and due_next[-1] == 9

@@ -31,7 +31,7 @@ class GridConfig:
     """Look for a gallery grid at all (off: the FocusedDetector always)."""
     recheck_frames: int = 30
     """Frames between two layout checks (a layout check costs ~3 ms at 1080p)."""
-    tiles_per_frame: int = 12
+    tiles_per_frame: int = 8
     """Tiles the near-range net looks at per frame; the others keep their faces until their turn."""
     min_tiles: int = 4
     """Fewer tiles than this is not a gallery (a 2x2 call is the smallest)."""
