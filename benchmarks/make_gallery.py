@@ -18,12 +18,16 @@ The clip lasts --seconds, at 30 fps.
 from __future__ import annotations
 
 import argparse
+import sys
 from fractions import Fraction
 from pathlib import Path
 
 import cv2  # noqa: F401  (before av, see confcam/__init__.py)
 import av
 import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from confcam.imaging import fill  # noqa: E402
 
 CLIPS = (
     ("WolfgangLanger_Pexels.mp4", 1.0),
@@ -69,15 +73,6 @@ def frames_of(path: Path, skip: int = 0, mirror: bool = False):
                     continue
                 image = frame.to_ndarray(format="bgr24")
                 yield image[:, ::-1] if mirror else image
-
-
-def fill(image: np.ndarray, width: int, height: int) -> np.ndarray:
-    """The frame scaled and centre-cropped to fill a width x height tile, as meeting apps show webcams."""
-    h, w = image.shape[:2]
-    scale = max(width / w, height / h)
-    big = cv2.resize(image, (max(width, round(w * scale)), max(height, round(h * scale))), interpolation=cv2.INTER_AREA)
-    y, x = (big.shape[0] - height) // 2, (big.shape[1] - width) // 2
-    return big[y : y + height, x : x + width]
 
 
 def tile_boxes(grid: int, gap: int) -> list[tuple[int, int, int, int]]:

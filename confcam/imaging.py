@@ -24,3 +24,14 @@ def letterbox(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     y, x = (height - new_h) // 2, (width - new_w) // 2
     out[y : y + new_h, x : x + new_w] = resized
     return out
+
+
+def fill(image: np.ndarray, width: int, height: int) -> np.ndarray:
+    """The image scaled and centre-cropped to fill width x height, as meeting apps show a webcam in a tile
+    (letterbox's opposite: nothing added, the overflow cut)."""
+    h, w = image.shape[:2]
+    scale = max(width / w, height / h)
+    size = (max(width, round(w * scale)), max(height, round(h * scale)))
+    big = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
+    y, x = (big.shape[0] - height) // 2, (big.shape[1] - width) // 2
+    return big[y : y + height, x : x + width]

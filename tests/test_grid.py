@@ -3,13 +3,13 @@ the real near-range detector, and a frame that is not a gallery is left to the F
 
 from __future__ import annotations
 
-import cv2
 import numpy as np
 import pytest
 
 from confcam.detect.blazeface import BlazeFaceDetector
 from confcam.detect.focus import FocusedDetector
 from confcam.detect.grid import GridConfig, GridDetector, GridFinder
+from confcam.imaging import fill
 from confcam.sources.file import FileSource
 from tests.conftest import video
 
@@ -25,14 +25,6 @@ def frame_of(name: str, index: int = 10) -> np.ndarray:
         for _ in range(index):
             last = source.read() or last
         return last.image
-
-
-def fill(image: np.ndarray, width: int, height: int) -> np.ndarray:
-    h, w = image.shape[:2]
-    scale = max(width / w, height / h)
-    big = cv2.resize(image, (max(width, round(w * scale)), max(height, round(h * scale))), interpolation=cv2.INTER_AREA)
-    y, x = (big.shape[0] - height) // 2, (big.shape[1] - width) // 2
-    return big[y : y + height, x : x + width]
 
 
 def gallery(n: int, gap: int = 4, margin: int = 0, size: tuple[int, int] = (1920, 1080)) -> np.ndarray:
