@@ -46,13 +46,20 @@ def gallery(n: int, gap: int = 4, margin: int = 0, size: tuple[int, int] = (1920
 
 @pytest.mark.parametrize(
     "n,gap,margin",
-    [(2, 4, 0), (3, 4, 0), (4, 2, 0), (5, 4, 0), (5, 8, 160), (6, 4, 0), (7, 4, 0), (7, 2, 240)],
+    [(3, 4, 0), (4, 2, 0), (5, 4, 0), (5, 8, 160), (6, 4, 0), (7, 4, 0), (7, 2, 240)],
 )
 def test_the_tile_layout_of_a_gallery_is_found(n, gap, margin):
     layout = GridFinder().find(gallery(n, gap, margin))
     assert layout is not None and layout.shape == (n, n)
     tile_w = (1920 - 2 * margin - gap * (n - 1)) // n
     assert abs(layout.xs[0] - margin) <= 4 and abs((layout.xs[1] - layout.xs[0]) - (tile_w + gap)) <= 6
+
+
+def test_a_2x2_call_is_left_to_the_whole_frame_detector_unless_asked():
+    image = gallery(2)
+    assert GridFinder().find(image) is None
+    layout = GridFinder(GridConfig(min_tiles=4)).find(image)
+    assert layout is not None and layout.shape == (2, 2)
 
 
 @pytest.mark.parametrize("name", NOT_GALLERIES)

@@ -27,7 +27,9 @@ from confcam.practice.score import PracticeScore, ProgressFile, Tally
 from confcam.types import UNCERTAIN, Detections
 from tests.conftest import REPO, video
 
-CLIPS = ("sample", "lp_d9.mp4", "single_face.mp4")
+CLIPS = ("sample", "lp_d9.mp4", "lp_d3.mp4")
+"""Clips long enough for a steady second after the first label (single_face.mp4, 2.4 s, holds its smile for
+~1.0 s at the very end: whether it is asked about depends on a frame)."""
 KEPT_PICTURES = 120
 
 

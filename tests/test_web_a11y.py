@@ -18,6 +18,7 @@ import numpy as np
 import pytest
 
 from confcam.classify.smoother import SmootherConfig
+from confcam.imaging import fill
 from confcam.config import PipelineConfig, WebConfig
 from confcam.render.panel import position_words, reading_order
 from confcam.sources.webrtc import WebRtcSource
@@ -238,6 +239,9 @@ def test_the_steadiness_control_works_from_the_keyboard_and_changes_the_session_
       return { value: e.value, visible: e.matches(':focus-visible'), outline: s.outlineStyle, width: parseFloat(s.outlineWidth) }; }""")
     page.keyboard.press("ArrowUp")
     calm = wait_until(lambda: smoother_config(server) == SmootherConfig.preset("calm"), 10)
+    # The page confirms when the server's reply arrives on the data channel, which may trail the change.
+    page.wait_for_function("() => document.querySelector('#steadiness-hint').textContent.startsWith('In use: calm')",
+                           timeout=10_000)
     calm_hint = page.inner_text("#steadiness-hint")
     page.keyboard.press("ArrowDown")
     page.keyboard.press("ArrowDown")
@@ -252,21 +256,13 @@ def test_the_steadiness_control_works_from_the_keyboard_and_changes_the_session_
     assert next(iter(server.webapp.sessions)).analyser.steadiness == "quick"
 
 
-def cover(image: np.ndarray, width: int, height: int) -> np.ndarray:
-    """The image scaled to fill width x height, cropped at the centre (a call tile)."""
-    scale = max(width / image.shape[1], height / image.shape[0])
-    resized = cv2.resize(image, (round(image.shape[1] * scale), round(image.shape[0] * scale)), interpolation=cv2.INTER_AREA)
-    top, left = (resized.shape[0] - height) // 2, (resized.shape[1] - width) // 2
-    return resized[top : top + height, left : left + width]
-
-
 @pytest.fixture(scope="module")
 def gallery_camera(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The four clips as a 2x2 call gallery, 640x480, 3 s, for Chromium's fake camera."""
     cell = (SIZE[0] // 2, SIZE[1] // 2)
     streams = [clip_images(video(name), 3 * FPS) for name in GALLERY_CLIPS]
     frames = (
-        np.vstack([np.hstack([cover(t, *cell) for t in tiles[:2]]), np.hstack([cover(t, *cell) for t in tiles[2:]])])
+        np.vstack([np.hstack([fill(t, *cell) for t in tiles[:2]]), np.hstack([fill(t, *cell) for t in tiles[2:]])])
         for tiles in zip(*streams)
     )
     return write_y4m(frames, tmp_path_factory.mktemp("gallery") / "gallery.y4m")

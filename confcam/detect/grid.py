@@ -33,8 +33,10 @@ class GridConfig:
     """Frames between two layout checks (a layout check costs ~3 ms at 1080p)."""
     tiles_per_frame: int = 8
     """Tiles the near-range net looks at per frame; the others keep their faces until their turn."""
-    min_tiles: int = 4
-    """Fewer tiles than this is not a gallery (a 2x2 call is the smallest)."""
+    min_tiles: int = 9
+    """Galleries with fewer tiles are left to the FocusedDetector: up to 2x2 its whole-frame pass already
+    sees every face, and searching a big tile on its own only adds chances of a false face in its
+    background (seen on the web page's 2x2 test gallery)."""
     min_pitch: int = 64
     """Smallest tile side in pixels worth treating as a webcam picture."""
     edge_level: int = 10
