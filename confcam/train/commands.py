@@ -38,7 +38,7 @@ def require_matplotlib() -> None:
 
 
 ARCH_HELP = (
-    "minixception-2d, resnet20-2d, timeconvnet-minixception, timeconvnet-resnet20, timeconvnet-mobilenetv2, "
+    "minixception-2d, resnet20-2d, bigxception-2d (a teacher; --init fer2013_big_XCEPTION.54-0.66.hdf5), timeconvnet-minixception, timeconvnet-resnet20, timeconvnet-mobilenetv2, "
     "resnet20-3d, resnet20-2plus1d."
 )
 DATA_HELP = (
@@ -71,7 +71,8 @@ def register(cli: typer.Typer) -> None:
         lr: float = typer.Option(1e-3, min=0.0, help="Adam learning rate before the decays."),
         balance: str = typer.Option("none", help="Class balancing of still sets: none, sqrt or equal."),
         epoch_limit: Optional[int] = typer.Option(None, min=1, help="Windows per epoch (default: all once)."),
-        init: Optional[Path] = typer.Option(None, help="Start from a 2D model: the published mini-Xception Keras .hdf5 or the "
+        init: Optional[Path] = typer.Option(None, help="Start from a 2D model: the published mini-Xception (or, for "
+                                            "bigxception-2d, big_XCEPTION) Keras .hdf5 or the "
                                             ".ckpt of an earlier 2D run (inflated for t > 1, see --inflate)."),
         tune: str = typer.Option("all", help="What trains: all, or temporal (only how the first conv weighs the t frames; "
                                              "a still face keeps the --init model's answer exactly)."),
