@@ -95,6 +95,11 @@ def register(cli: typer.Typer) -> None:
                                    "...) each process trains its share of every --batch-size batch (DDP: gloo / nccl)."),
         inflate: str = typer.Option("mean", help="TimeConvNet from a 2D --init: its first conv spread evenly over the t frames "
                                     "(mean) or all on the newest (last: starts as the 2D model on every window)."),
+        distill: list[str] = typer.Option([], help="Teacher model (name or .onnx; repeatable: their mean, each averaged "
+                                           "with its mirror image) whose probabilities join the still faces' targets. "
+                                           "Computed once, cached in --cache. Same 8 classes as the student."),
+        distill_weight: Optional[float] = typer.Option(None, help="With --distill: target = (1 - W) x votes/label + W x "
+                                                        "teacher (default 0.5)."),
     ) -> None:
         """Train a network and export it as a confcam model file (see `confcam train nets`)."""
         if ctx.invoked_subcommand is not None:
@@ -109,7 +114,7 @@ def register(cli: typer.Typer) -> None:
             lr=lr, balance=balance, epoch_limit=epoch_limit, init=init, teacher=teacher, cache=cache.expanduser(),
             checkpoint=checkpoint.expanduser() if checkpoint else None, resume=resume, seed=seed, threads=threads, card=card, trained_on=trained_on,
             tune=tune, votes=votes.expanduser() if votes else None, vote_mode=vote_mode, schedule=schedule, label_weight=label_weight,
-            inflate=inflate, device=device,
+            inflate=inflate, device=device, distill=tuple(distill), distill_weight=distill_weight,
         ))
 
     @train_cli.command("nets")

@@ -200,6 +200,9 @@ class TrainConfig:
     inflate: str = "mean"
     labels: tuple[str, ...] = LABELS
     """What the network's outputs mean: LABELS, or a protocol's own classes (CK+: 7)."""
+    distill: tuple[str, ...] = ()
+    """Content hashes of the --distill teachers (a resume with other teachers is refused)."""
+    distill_weight: float = 0.0
 
 
 @dataclass
