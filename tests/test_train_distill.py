@@ -149,3 +149,25 @@ def test_eval_refuses_an_ensemble_of_different_classes(tiny_voted, capsys) -> No
     code = main(["eval", str(faces), "--split", "publictest", "--model", str(TEACHER), "--model", str(SEVEN_CLASSES)])
     err = capsys.readouterr().err.strip()
     assert code == 2 and "one set of classes" in err and len(err.splitlines()) == 1
+
+
+def test_resume_refuses_other_teachers(tiny_voted, tmp_path: Path) -> None:
+    """A checkpoint records its teachers' content hashes: resuming it with other teachers would change the targets."""
+    from dataclasses import replace
+
+    from confcam.errors import ConfcamError
+    from confcam.train.data import SynthesizedWindows, WindowMix, WindowSynthesizer
+    from confcam.train.trainer import TrainConfig, Trainer
+
+    faces_path, votes = tiny_voted
+    faces = StillFaces.load(faces_path, "train", size=48, votes=votes)
+    data = WindowMix([SynthesizedWindows(faces, WindowSynthesizer(1))])
+    config = TrainConfig(arch="minixception-2d", epochs=2, window=1, batch_size=32,
+                         distill=Teacher([TEACHER]).fingerprint, distill_weight=0.5)
+    Trainer(config, data, None, tmp_path / "run.ckpt", announce=lambda _: None).train(max_steps=1)
+    same = Trainer(config, data, None, tmp_path / "run.ckpt", announce=lambda _: None)
+    same.resume()
+    assert same.start_epoch == 1
+    other = replace(config, distill=Teacher([TEACHER, SECOND]).fingerprint)
+    with pytest.raises(ConfcamError, match="other settings \\(distill\\)"):
+        Trainer(other, data, None, tmp_path / "run.ckpt", announce=lambda _: None).resume()
