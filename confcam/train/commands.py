@@ -38,7 +38,7 @@ def require_matplotlib() -> None:
 
 
 ARCH_HELP = (
-    "minixception-2d, resnet20-2d, timeconvnet-minixception, timeconvnet-resnet20, timeconvnet-mobilenetv2, "
+    "minixception-2d, resnet20-2d, bigxception-2d (a teacher; --init fer2013_big_XCEPTION.54-0.66.hdf5), timeconvnet-minixception, timeconvnet-resnet20, timeconvnet-mobilenetv2, "
     "resnet20-3d, resnet20-2plus1d."
 )
 DATA_HELP = (
@@ -71,7 +71,8 @@ def register(cli: typer.Typer) -> None:
         lr: float = typer.Option(1e-3, min=0.0, help="Adam learning rate before the decays."),
         balance: str = typer.Option("none", help="Class balancing of still sets: none, sqrt or equal."),
         epoch_limit: Optional[int] = typer.Option(None, min=1, help="Windows per epoch (default: all once)."),
-        init: Optional[Path] = typer.Option(None, help="Start from a 2D model: the published mini-Xception Keras .hdf5 or the "
+        init: Optional[Path] = typer.Option(None, help="Start from a 2D model: the published mini-Xception (or, for "
+                                            "bigxception-2d, big_XCEPTION) Keras .hdf5 or the "
                                             ".ckpt of an earlier 2D run (inflated for t > 1, see --inflate)."),
         tune: str = typer.Option("all", help="What trains: all, or temporal (only how the first conv weighs the t frames; "
                                              "a still face keeps the --init model's answer exactly)."),
@@ -94,6 +95,11 @@ def register(cli: typer.Typer) -> None:
                                    "...) each process trains its share of every --batch-size batch (DDP: gloo / nccl)."),
         inflate: str = typer.Option("mean", help="TimeConvNet from a 2D --init: its first conv spread evenly over the t frames "
                                     "(mean) or all on the newest (last: starts as the 2D model on every window)."),
+        distill: list[str] = typer.Option([], help="Teacher model (name or .onnx; repeatable: their mean, each averaged "
+                                           "with its mirror image) whose probabilities join the still faces' targets. "
+                                           "Computed once, cached in --cache. Same 8 classes as the student."),
+        distill_weight: Optional[float] = typer.Option(None, help="With --distill: target = (1 - W) x votes/label + W x "
+                                                        "teacher (default 0.5)."),
     ) -> None:
         """Train a network and export it as a confcam model file (see `confcam train nets`)."""
         if ctx.invoked_subcommand is not None:
@@ -108,7 +114,7 @@ def register(cli: typer.Typer) -> None:
             lr=lr, balance=balance, epoch_limit=epoch_limit, init=init, teacher=teacher, cache=cache.expanduser(),
             checkpoint=checkpoint.expanduser() if checkpoint else None, resume=resume, seed=seed, threads=threads, card=card, trained_on=trained_on,
             tune=tune, votes=votes.expanduser() if votes else None, vote_mode=vote_mode, schedule=schedule, label_weight=label_weight,
-            inflate=inflate, device=device,
+            inflate=inflate, device=device, distill=tuple(distill), distill_weight=distill_weight,
         ))
 
     @train_cli.command("nets")

@@ -77,6 +77,15 @@ class StillFaces:
     def __len__(self) -> int:
         return len(self.y)
 
+    def distilled(self, teacher: np.ndarray, weight: float, teacher_name: str) -> StillFaces:
+        """These faces with targets (1 - weight) x their own (votes or one-hot label) + weight x a teacher's
+        probabilities (N, C); y stays the faces' own label, so class balancing draws as before."""
+        if teacher.shape != (len(self), len(LABELS)):
+            raise ConfcamError(f"teacher probabilities are {teacher.shape}, expected ({len(self)}, {len(LABELS)})")
+        own = self.target_rows(np.arange(len(self)))
+        targets = ((1.0 - weight) * own + weight * teacher).astype(np.float32)
+        return StillFaces(self.x, self.y, f"{self.name} + {teacher_name} x{weight:g}", targets)
+
     def class_counts(self) -> np.ndarray:
         return np.bincount(self.y, minlength=len(LABELS))
 

@@ -1,5 +1,5 @@
-"""Loads the published Keras mini-Xception (.hdf5) into MiniXception with h5py alone, so no Keras or
-TensorFlow is needed to rebuild the bundled models."""
+"""Loads the published Keras mini-Xception and big_XCEPTION (.hdf5) into MiniXception / BigXception with
+h5py alone, so no Keras or TensorFlow is needed to rebuild the bundled models or start a teacher."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import torch
 from torch import nn
 
 from confcam.errors import ModelError
-from confcam.train.nets import MiniXception, XceptionModule
+from confcam.train.nets import BigXception, MiniXception, XceptionModule
 
 
 class KerasWeights:
@@ -102,5 +102,42 @@ def load_minixception(path: Path) -> MiniXception:
         _load_bn(block.bn1, a[bns[3 + 3 * i]])
         _load_separable(block.sep2, a[seps[2 * i + 1]])
         _load_bn(block.bn2, a[bns[4 + 3 * i]])
+    _load_conv(model.classifier, a[convs[-1]])
+    return model.eval()
+
+
+BIG_XCEPTION_BNS = ("block1_conv1_bn", "block1_conv2_bn", "block2_sepconv1_bn", "block2_sepconv2_bn",
+                    "block3_sepconv1_bn", "block3_sepconv2_bn")
+"""The BatchNorms Arriaga's big_XCEPTION builder names; the two shortcut BNs keep Keras' default names."""
+
+
+def load_bigxception(path: Path) -> BigXception:
+    """A BigXception in eval mode carrying the weights of Arriaga's big_XCEPTION Keras model at path.
+
+    Convs and separable convs follow their numeric suffix (creation order: stem, stem, shortcut 1,
+    shortcut 2, classifier); the BNs the builder named are matched by name, the two it left unnamed are
+    the shortcut BNs in creation order.
+    """
+    weights = KerasWeights(path)
+    convs = weights.of_class("Conv2D")
+    seps = weights.of_class("SeparableConv2D")
+    bns = weights.of_class("BatchNormalization")
+    shortcut_bns = [n for n in bns if n not in BIG_XCEPTION_BNS]
+    if (len(convs) != 5 or len(seps) != 4 or len(shortcut_bns) != 2
+            or any(n not in weights.arrays for n in BIG_XCEPTION_BNS)):
+        raise ModelError(f"{path}: layers do not match big_XCEPTION")
+    a = weights.arrays
+    model = BigXception(in_channels=1, num_classes=a[convs[-1]]["kernel"].shape[-1])
+    _load_conv(model.conv1, a[convs[0]])
+    _load_bn(model.bn1, a["block1_conv1_bn"])
+    _load_conv(model.conv2, a[convs[1]])
+    _load_bn(model.bn2, a["block1_conv2_bn"])
+    for i, block in enumerate(model.blocks):
+        _load_conv(block.shortcut, a[convs[2 + i]])
+        _load_bn(block.shortcut_bn, a[shortcut_bns[i]])
+        _load_separable(block.sep1, a[seps[2 * i]])
+        _load_bn(block.bn1, a[f"block{i + 2}_sepconv1_bn"])
+        _load_separable(block.sep2, a[seps[2 * i + 1]])
+        _load_bn(block.bn2, a[f"block{i + 2}_sepconv2_bn"])
     _load_conv(model.classifier, a[convs[-1]])
     return model.eval()

@@ -68,10 +68,15 @@ class SeparableConv(nn.Module):
 
 
 class XceptionModule(nn.Module):
-    """Two separable convs and a strided max-pool, added to a strided 1x1 shortcut; halves the size."""
+    """Two separable convs and a strided max-pool, added to a strided 1x1 shortcut; halves the size.
 
-    def __init__(self, in_channels: int, out_channels: int) -> None:
+    pre_activation: a ReLU on the main branch's input only (the shortcut reads it raw), as in the
+    second module of Arriaga's big_XCEPTION, whose input is the previous module's un-activated sum.
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, pre_activation: bool = False) -> None:
         super().__init__()
+        self.pre_activation = pre_activation
         self.shortcut = nn.Conv2d(in_channels, out_channels, 1, stride=2, bias=False)
         self.shortcut_bn = _bn(out_channels)
         self.sep1 = SeparableConv(in_channels, out_channels)
@@ -82,7 +87,7 @@ class XceptionModule(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         residual = self.shortcut_bn(self.shortcut(x))
-        y = F.relu(self.bn1(self.sep1(x)))
+        y = F.relu(self.bn1(self.sep1(F.relu(x) if self.pre_activation else x)))
         y = self.pool(self.bn2(self.sep2(y)))
         return y + residual
 
@@ -119,6 +124,37 @@ class MiniXception(_Conv1Stem, nn.Module):
         self.bn2 = _bn(8)
         widths = (8, *self.module_widths)
         self.blocks = nn.Sequential(*(XceptionModule(a, b) for a, b in zip(widths[:-1], widths[1:])))
+        self.classifier = nn.Conv2d(widths[-1], num_classes, 3, padding=1, bias=True)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = F.relu(self.bn1(self.conv1(x)))
+        x = F.relu(self.bn2(self.conv2(x)))
+        x = self.blocks(x)
+        return self.classifier(x).mean(dim=(2, 3))
+
+
+class BigXception(_Conv1Stem, nn.Module):
+    """Arriaga et al.'s big_XCEPTION (face_classification, FER2013 0.66): a bigger teacher for the
+    mini-Xception; returns logits.
+
+    A stride-2 stem (32 then 64 channels, unpadded 3x3 convs) and two Xception modules of 128 and 256
+    channels, the second ReLU-ing only its main branch; no ReLU after the last sum, then a 3x3 conv to the
+    classes and global average pooling. 64x64 in: 31, 29, 15, 8 pixels after the stem and the modules.
+    """
+
+    module_widths = (128, 256)
+
+    def __init__(self, in_channels: int = 1, num_classes: int = 7) -> None:
+        super().__init__()
+        self.in_channels = in_channels
+        self.num_classes = num_classes
+        self.conv1 = nn.Conv2d(in_channels, 32, 3, stride=2, bias=False)
+        self.bn1 = _bn(32)
+        self.conv2 = nn.Conv2d(32, 64, 3, bias=False)
+        self.bn2 = _bn(64)
+        widths = (64, *self.module_widths)
+        self.blocks = nn.Sequential(*(XceptionModule(a, b, pre_activation=i > 0)
+                                      for i, (a, b) in enumerate(zip(widths[:-1], widths[1:]))))
         self.classifier = nn.Conv2d(widths[-1], num_classes, 3, padding=1, bias=True)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -18,6 +18,7 @@ from confcam.errors import ConfcamError
 from confcam.fileio import check_writable
 from confcam.classify.votes import VOTE_MODES
 from confcam.train.data import BALANCING, CachedWindows, StillFaces, SynthesizedWindows, WindowMix, WindowSet, WindowSynthesizer
+from confcam.train.distill import DISTILL_WEIGHT, Teacher, TeacherCache
 from confcam.train.distributed import Distributed
 from confcam.train.nets import INFLATIONS, count_params
 from confcam.train.report import ModelCard, latency_ms_per_face
@@ -58,6 +59,16 @@ class TrainRequest:
     schedule: str = "thesis"
     inflate: str = "mean"
     device: str = "cpu"
+    distill: tuple[str, ...] = ()
+    """Teacher models (names or .onnx paths): their mirrored mean probabilities join the still sets' targets."""
+    distill_weight: float | None = None
+    """The teacher's share of the targets (None: DISTILL_WEIGHT when distill is given)."""
+
+    @property
+    def teacher_weight(self) -> float:
+        if not self.distill:
+            return 0.0
+        return DISTILL_WEIGHT if self.distill_weight is None else self.distill_weight
 
 
 def split_spec(spec: str) -> tuple[Path, str | None]:
@@ -74,9 +85,12 @@ def spec_name(spec: str) -> str:
     return f"{path.name}:{split}" if split else path.name
 
 
-def load_window_set(spec: str, request: TrainRequest, synthesizer: WindowSynthesizer) -> WindowSet:
-    """One --data entry as a window set (see DATA_HELP)."""
+def load_window_set(spec: str, request: TrainRequest, synthesizer: WindowSynthesizer,
+                    teacher: TeacherCache | None = None) -> WindowSet:
+    """One --data entry as a window set (see DATA_HELP); with a teacher, still faces are distilled."""
     path, split = split_spec(spec)
+    if teacher is not None and (path.is_dir() or (split is None and path.is_file() and _is_window_npz(path))):
+        console.print(f"--distill: {spec} keeps its own targets (the teacher reads still faces only)")
     if path.is_dir():
         from confcam.train.video import VideoWindowBuilder, WindowCache
 
@@ -89,9 +103,7 @@ def load_window_set(spec: str, request: TrainRequest, synthesizer: WindowSynthes
     if not path.is_file():
         raise ConfcamError(f"--data {spec}: no such file or folder")
     if split is None:
-        with np.load(path, allow_pickle=False) as data:
-            is_windows = "targets" in data.files
-        if is_windows:
+        if _is_window_npz(path):
             windows = CachedWindows.load(path)
             if windows.x.shape[1:] != (request.window, request.size, request.size):
                 raise ConfcamError(f"--data {spec}: windows are {windows.x.shape[1:]}, not "
@@ -101,7 +113,14 @@ def load_window_set(spec: str, request: TrainRequest, synthesizer: WindowSynthes
     votes = votes_for(request.votes, split)
     faces = StillFaces.load(path, split, size=request.size, votes=votes, vote_mode=request.vote_mode,
                             label_weight=request.label_weight)
+    if teacher is not None:
+        faces = teacher.distil(faces, request.teacher_weight)
     return SynthesizedWindows(faces, synthesizer, request.balance, draw_labels=votes is not None and request.vote_mode == "probability")
+
+
+def _is_window_npz(path: Path) -> bool:
+    with np.load(path, allow_pickle=False) as data:
+        return "targets" in data.files
 
 
 def votes_for(votes: Path | None, split: str | None) -> Path | None:
@@ -154,20 +173,26 @@ def run_training(request: TrainRequest) -> Path:
         raise ConfcamError(f"--label-weight {request.label_weight:g}: must be 0 or more")
     if request.votes is not None and not request.votes.is_file():
         raise ConfcamError(f"--votes {request.votes}: no such file")
+    if request.distill_weight is not None and not request.distill:
+        raise ConfcamError("--distill-weight needs a teacher: give it with --distill MODEL.onnx")
+    if not 0.0 <= request.teacher_weight <= 1.0:
+        raise ConfcamError(f"--distill-weight {request.teacher_weight:g}: must be between 0 and 1")
+    teacher = Teacher(request.distill, threads=1) if request.distill else None
     distributed = Distributed.start(request.device)
     distributed.check_batch(request.batch_size)
     console.quiet = not distributed.is_main
     try:
-        return _train(request, distributed)
+        return _train(request, distributed, teacher)
     finally:
         distributed.close()
 
 
-def _train(request: TrainRequest, distributed: Distributed) -> Path:
+def _train(request: TrainRequest, distributed: Distributed, teacher: Teacher | None = None) -> Path:
     synthesizer = WindowSynthesizer(request.window)
+    teacher_cache = TeacherCache(request.cache, teacher, console) if teacher else None
     if not distributed.is_main:
-        distributed.barrier()  # the main process builds any video-window cache first
-    sets = [load_window_set(spec, request, synthesizer) for spec in request.data]
+        distributed.barrier()  # the main process builds any video-window and teacher cache first
+    sets = [load_window_set(spec, request, synthesizer, teacher_cache) for spec in request.data]
     if distributed.is_main:
         distributed.barrier()
     validation = load_validation(request.val, request.size, request.votes) if request.val else None
@@ -176,6 +201,7 @@ def _train(request: TrainRequest, distributed: Distributed) -> Path:
         batch_size=request.batch_size, lr=request.lr, seed=request.seed, threads=request.threads,
         epoch_limit=request.epoch_limit, init=str(request.init) if request.init else None, tune=request.tune,
         schedule=request.schedule, inflate=request.inflate,
+        distill=teacher.fingerprint if teacher else (), distill_weight=request.teacher_weight,
     )
     checkpoint = request.checkpoint or request.cache.parent / "checkpoints" / f"{request.out.stem}.ckpt"
     mix = WindowMix(sets, request.epoch_limit)
@@ -226,6 +252,9 @@ def recipe_text(request: TrainRequest) -> str:
             + (f" (first conv inflated: {request.inflate})" if request.init and architectures(request.window)[request.arch].window > 1
                else "")
             + (f", {request.epoch_limit} windows/epoch" if request.epoch_limit else "") + f", balance {request.balance}"
+            + (f", distilled: targets {1 - request.teacher_weight:g} x own + {request.teacher_weight:g} x the mean of "
+               f"{', '.join(Path(str(d)).stem for d in request.distill)} (each averaged with its mirror image)"
+               if request.distill else "")
             + (", only the first conv's frame weighting trained (its sum over frames held at the 2D kernel, BatchNorm "
                "statistics frozen)" if request.tune == "temporal" else ""))
 
@@ -242,6 +271,8 @@ def reproduce_command(r: TrainRequest) -> str:
     parts += [f"--label-weight {r.label_weight:g}"] if r.votes and r.label_weight else []
     parts += [f"--schedule {r.schedule}"] if r.schedule != "thesis" else []
     parts += [f"--inflate {r.inflate}"] if r.inflate != "mean" else []
+    parts += [f"--distill {d}" for d in r.distill]
+    parts += [f"--distill-weight {r.teacher_weight:g}"] if r.distill else []
     return " ".join(parts)
 
 

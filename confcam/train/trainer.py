@@ -23,6 +23,7 @@ from confcam.train.data import LABELS, StillFaces, WindowMix
 from confcam.train.distributed import Distributed
 from confcam.train.export import export_onnx
 from confcam.train.nets import (
+    BigXception,
     LastFrame,
     MiniXception,
     ResNet20,
@@ -66,6 +67,8 @@ def architectures(window: int = 5) -> dict[str, ArchSpec]:
         for spec in (
             ArchSpec("minixception-2d", 1, 58_423, lambda c: MiniXception(1, c), "same count"),
             ArchSpec("resnet20-2d", 1, None, lambda c: ResNet20(1, c), "not in the thesis' table"),
+            ArchSpec("bigxception-2d", 1, None, lambda c: BigXception(1, c),
+                     "not in the thesis: Arriaga's big_XCEPTION, a teacher for distillation"),
             ArchSpec("timeconvnet-minixception", window, 58_711, lambda c: build_timeconvnet("minixception", window, c),
                      "same count (t=5): only the first conv grows, 8 x 9 x (t - 1) weights"),
             ArchSpec("timeconvnet-resnet20", window, 274_535, lambda c: build_timeconvnet("resnet20", window, c),
@@ -93,11 +96,13 @@ def build_network(arch: str, window: int = 5, init: Path | None = None, classes:
     if init is None:
         return spec.build(classes), spec
     from_checkpoint = Path(init).suffix == ".ckpt"
-    if not from_checkpoint and "minixception" not in arch:
-        raise ConfcamError(f"--init {init} holds mini-Xception weights; {arch} cannot start from them")
+    family = _published_family(arch)
+    if not from_checkpoint and family is None:
+        raise ConfcamError(f"--init {init}: Keras weights exist for {', '.join(PUBLISHED_FAMILIES)} networks only, "
+                           f"not {arch}")
     if not Path(init).is_file():
         raise ConfcamError(f"--init {init}: no such file")
-    net = _checkpoint_2d(Path(init), classes) if from_checkpoint else _published_2d(Path(init), classes)
+    net = _checkpoint_2d(Path(init), classes) if from_checkpoint else _published_2d(Path(init), family, classes)
     if spec.window > 1:
         net = inflate_first_conv(net, spec.window, inflate)
     wanted = spec.build(classes)
@@ -108,10 +113,20 @@ def build_network(arch: str, window: int = 5, init: Path | None = None, classes:
     return net, spec
 
 
-def _published_2d(path: Path, classes: int) -> nn.Module:
-    from confcam.train.keras_weights import load_minixception
+PUBLISHED_FAMILIES = ("bigxception", "minixception")
+"""Networks whose published Keras .hdf5 (Arriaga et al.) --init can read; the arch name says which."""
 
-    return widen_classifier(load_minixception(path), classes)
+
+def _published_family(arch: str) -> str | None:
+    return next((family for family in PUBLISHED_FAMILIES if family in arch), None)
+
+
+def _published_2d(path: Path, family: str, classes: int) -> nn.Module:
+    """The published Keras model at path, its 7 FER2013 classes widened to `classes`."""
+    from confcam.train.keras_weights import load_bigxception, load_minixception
+
+    loader = load_bigxception if family == "bigxception" else load_minixception
+    return widen_classifier(loader(path), classes)
 
 
 def _checkpoint_2d(path: Path, classes: int) -> nn.Module:
@@ -185,6 +200,9 @@ class TrainConfig:
     inflate: str = "mean"
     labels: tuple[str, ...] = LABELS
     """What the network's outputs mean: LABELS, or a protocol's own classes (CK+: 7)."""
+    distill: tuple[str, ...] = ()
+    """Content hashes of the --distill teachers (a resume with other teachers is refused)."""
+    distill_weight: float = 0.0
 
 
 @dataclass
