@@ -372,7 +372,7 @@ def test_practice_on_a_meeting_window_captured_live(xvfb: str, tmp_path: Path, m
         while not any(w["title"] == "Zoom Meeting" for w in list_windows()) and time.monotonic() < deadline:
             time.sleep(0.1)
         command = [sys.executable, "-m", "confcam", "practice", "--source", "window", "--window-title", "Zoom Meeting",
-                   "--max-frames", "60", "--save-progress", str(progress)]
+                   "--max-frames", "150", "--save-progress", str(progress)]
         practice = subprocess.Popen(command, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         moved = False
         deadline = time.monotonic() + 60
