@@ -75,7 +75,7 @@ class FacePipeline:
         found = self._detect(frame)
         t1 = self.times.stop("detect", t0)
         tracked = self.tracker.update(found)
-        self.smoother.forget(list(tracked.ended))
+        self.smoother.forget(tracked.ended)
         for track_id in tracked.ended:
             self._readings.pop(track_id, None)
         faces = tracked.faces
@@ -97,7 +97,7 @@ class FacePipeline:
     def _read(self, ids: np.ndarray, windows: np.ndarray, t: float) -> np.ndarray:
         """The faces' probabilities: fresh for the faces due a reading (in one batch), the last ones for
         the others."""
-        due = [not self._fresh(int(i), t) for i in ids]
+        due = [self._reading_due(int(i), t) for i in ids]
         probs = np.zeros((len(ids), len(self.class_names)), np.float32)
         if any(due):
             rows = np.flatnonzero(due)
@@ -112,13 +112,12 @@ class FacePipeline:
             probs[row] = self._readings[int(ids[row])][1]
         return probs
 
-    def _fresh(self, track_id: int, t: float) -> bool:
+    def _reading_due(self, track_id: int, t: float) -> bool:
         reading = self._readings.get(track_id)
-        return reading is not None and 0 <= t - reading[0] < self.classify_interval_s - 1e-6
+        return _due(None if reading is None else reading[0], t, self.classify_interval_s)
 
     def _detect(self, frame: Frame) -> Detections:
-        due = self._found_at is None or not 0 <= frame.timestamp - self._found_at < self.detect_interval_s
-        if due:
+        if _due(self._found_at, frame.timestamp, self.detect_interval_s):
             self._found, self._found_at = self.detector.detect(frame.image), frame.timestamp
         return self._found
 
@@ -137,3 +136,9 @@ class FacePipeline:
         self._readings.clear()
         self.tracker.reset()
         self.smoother.reset()
+
+
+def _due(last: float | None, t: float, interval: float) -> bool:
+    """Whether work last done at frame time `last` is due again at `t`: never done, `interval` seconds
+    (less a rounding hair, so 10 FPS frames meet a 0.1 s interval) have passed, or time went back."""
+    return last is None or not 0 <= t - last < interval - 1e-6

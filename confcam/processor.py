@@ -130,7 +130,7 @@ class FrameProcessor:
         """The frame's Result and what each stage cost (ms): the pipeline's stages, `render` and `total`."""
         started = time.perf_counter()
         faces = self.pipeline.process(frame)
-        drawn = time.perf_counter()
+        analysed = time.perf_counter()
         image = frame.image
         if self.draw and self.annotators:
             image = image.copy()
@@ -138,5 +138,5 @@ class FrameProcessor:
                 image = annotator.annotate(image, faces, self.class_names)
         done = time.perf_counter()
         result = Result(frame=frame, faces=faces, class_names=self.class_names, image=image)
-        stage_ms = {**self.pipeline.times.ms, "render": (done - drawn) * 1000, "total": (done - started) * 1000}
+        stage_ms = {**self.pipeline.times.ms, "render": (done - analysed) * 1000, "total": (done - started) * 1000}
         return result, stage_ms

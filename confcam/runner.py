@@ -35,8 +35,6 @@ class Runner:
         """draw: force drawing on (benchmarks) or off; None draws when a sink shows pictures.
         warmup: frames processed before any timing is recorded (model and cache warm-up)."""
         self.source = source
-        self.pipeline = pipeline
-        self.annotators = list(annotators)
         self.sinks = list(sinks)
         self.max_frames = max_frames
         self.on_frame = on_frame
@@ -47,6 +45,10 @@ class Runner:
         self._started = 0.0
         self._cpu_started = 0.0
         self.processor = FrameProcessor(pipeline, annotators, any(s.needs_image for s in self.sinks) if draw is None else draw)
+
+    @property
+    def pipeline(self) -> FacePipeline:
+        return self.processor.pipeline
 
     def run(self, on_started: Callable[[], None] | None = None) -> RunStats:
         """Sinks are closed with success=False on any error, so no output is left half-written.
@@ -64,8 +66,7 @@ class Runner:
                 read = self._reader(stack)
                 if on_started is not None:
                     on_started()
-                self._started = time.perf_counter()
-                self._cpu_started = time.process_time()
+                self._start_clocks()
                 try:
                     self._loop(read)
                 finally:
@@ -108,6 +109,11 @@ class Runner:
             return True
         return any(s.stop_requested for s in self.sinks)
 
+    def _start_clocks(self) -> None:
+        """Wall and CPU time count from here: the run's start, or the end of its warm-up."""
+        self._started = time.perf_counter()
+        self._cpu_started = time.process_time()
+
     def _step(self, frame: Frame, capture_ms: float) -> None:
         result, stage_ms = self.processor.process(frame)
         t1 = time.perf_counter()
@@ -118,7 +124,6 @@ class Runner:
         if self._seen > self.warmup:
             self.stats.record(result, {**stage_ms, "capture": capture_ms, "sink": (t2 - t1) * 1000}, finished=t2)
         elif self._seen == self.warmup:
-            self._started = time.perf_counter()
-            self._cpu_started = time.process_time()
+            self._start_clocks()
         if self.on_frame is not None:
             self.on_frame(result)

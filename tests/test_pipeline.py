@@ -66,5 +66,5 @@ def test_faces_that_appear_together_fall_due_on_different_frames():
     ids = np.arange(1, 10)
     windows = np.random.default_rng(0).random((9, 1, 64, 64)).astype(np.float32)
     pipeline._read(ids, windows, 0.0)
-    due_next = [sum(not pipeline._fresh(int(i), t) for i in ids) for t in (1 / 30, 2 / 30, 3 / 30)]
+    due_next = [sum(pipeline._reading_due(int(i), t) for i in ids) for t in (1 / 30, 2 / 30, 3 / 30)]
     assert 0 < due_next[0] < 9 and due_next[-1] == 9

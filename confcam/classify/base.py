@@ -6,6 +6,7 @@ ExpressionSmoother), so each can be replaced, or faked in a test, without subcla
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
@@ -58,7 +59,7 @@ class Smoother(Protocol):
         """Seconds each face's shown label has been shown."""
         ...
 
-    def forget(self, track_ids: list[int]) -> None:
+    def forget(self, track_ids: Iterable[int]) -> None:
         """Drop the state of tracks that ended."""
         ...
 

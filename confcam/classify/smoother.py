@@ -23,6 +23,7 @@ Nothing depends on the class list: any model's labels work.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import numpy as np
@@ -151,7 +152,7 @@ class ExpressionSmoother:
             out[-1] = cfg.exit_threshold - ema[shown]
         return out
 
-    def forget(self, track_ids: list[int]) -> None:
+    def forget(self, track_ids: Iterable[int]) -> None:
         for track_id in track_ids:
             self._states.pop(track_id, None)
 

@@ -188,8 +188,9 @@ class GridDetector(FaceDetector):
         for i in chosen:
             x, y, w, h = tiles[i]
             inside = (centres[:, 0] >= x) & (centres[:, 0] < x + w) & (centres[:, 1] >= y) & (centres[:, 1] < y + h)
-            self._faces[i] = RawFaces(found.boxes[inside], found.keypoints[inside], found.scores[inside])
-        return self.nms(RawFaces.concat([RawFaces.empty(), *self._faces.values()])).to_detections(width, height)
+            # Merged once per look, not every frame: a face lies in one tile, so tiles never share a face.
+            self._faces[i] = self.nms(RawFaces(found.boxes[inside], found.keypoints[inside], found.scores[inside]))
+        return RawFaces.concat([RawFaces.empty(), *self._faces.values()]).to_detections(width, height)
 
     def _turn(self, count: int) -> list[int]:
         """Tiles never looked at first (a new layout is read whole once), then the next ones in turn."""

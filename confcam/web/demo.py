@@ -21,13 +21,13 @@ def analyser_factory(config: PipelineConfig) -> Callable[[], FrameAnalyser]:
     frame), while all clients share the model sessions (one copy of the weights however many clients come
     and go)."""
     from confcam.build import build_annotators, build_pipeline
+    from confcam.classify.registry import ModelRegistry
     from confcam.onnx_session import SessionPool
-
     from confcam.processor import FrameProcessor
 
     config = replace(config, threads=WEB_INFERENCE_THREADS)
     sessions = SessionPool()
-    labels = build_pipeline(config, sessions=sessions).class_names  # a broken model fails here, at startup
+    labels = ModelRegistry().resolve(config.model, "expression").labels
 
     def build() -> FrameProcessor:
         return FrameProcessor(build_pipeline(config, sessions=sessions), build_annotators(config.style))

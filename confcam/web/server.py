@@ -352,8 +352,7 @@ class WebServer:
 
 
 def demo_sessions(make_analyser: Callable[[], FrameAnalyser], ice_timeout_s: float = ICE_TIMEOUT_S) -> AnalysingSessions:
-    """Builds one analyser's pipeline first, so a broken model is reported (ModelError) before the server
-    listens."""
+    """Builds one analyser's pipeline first (reading its steadiness does), so a broken model is reported
+    (ModelError) before the server listens."""
     first = make_analyser()
-    first.processor
     return AnalysingSessions(make_analyser, first.class_names, ice_timeout_s, first.steadiness)
