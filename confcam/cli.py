@@ -49,8 +49,8 @@ DETECTOR_HELP = (
     "whole frame plus close looks at small faces). blazeface-short alone is fastest for one close-up face."
 )
 STEADINESS_HELP = (
-    "How steady the shown label is: calm, balanced (default) or quick, or a number of seconds (the averaging "
-    "time and the time a new label must lead; a clear change still shows sooner than a faint one)."
+    "How steady the shown label is: calm (1.2), balanced (0.6, default) or quick (0.3), or a number of seconds: "
+    "how long a new label must lead (a clear change shows sooner than a faint one). Example: --steadiness calm"
 )
 STYLE_HELP = "How to mark faces: emoji above the head (default), text label + confidence, coloured ring, or all."
 CONFIG_HELP = (

@@ -17,9 +17,9 @@ from tests.conftest import video
     [
         (None, SmootherConfig()),
         ("balanced", SmootherConfig()),
-        ("calm", SmootherConfig(time_constant_s=1.0, hold_s=1.0)),
-        (" Quick ", SmootherConfig(time_constant_s=0.25, hold_s=0.25)),
-        ("0.8", SmootherConfig(time_constant_s=0.8, hold_s=0.8)),
+        ("calm", SmootherConfig(time_constant_s=0.4 * 1.2, hold_s=1.2)),
+        (" Quick ", SmootherConfig(time_constant_s=0.4 * 0.3, hold_s=0.3)),
+        ("0.8", SmootherConfig(time_constant_s=0.4 * 0.8, hold_s=0.8)),
     ],
 )
 def test_steadiness_names_and_seconds_give_the_smoother_config(text, expected):

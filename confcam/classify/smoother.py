@@ -7,9 +7,11 @@ file behave alike:
 - each face's probabilities are averaged exponentially with a time constant (each frame weighs by the
   time it covers);
 - every alternative to the shown label (another class, or "uncertain") gathers evidence: the integral
-  over time of how far it leads, beyond a margin (a CUSUM change detector). The label changes when that
-  evidence reaches `hold_s` seconds at `reference_lead`, so a strong, confident change switches sooner
-  than a weak one, and a lead that comes and goes drains again;
+  over time of how far it leads in log-likelihood (log of its smoothed probability over the shown
+  label's), beyond a margin: Page's CUSUM change detector, which is what the log-likelihood ratio is
+  for. The label changes when that evidence reaches `hold_s` seconds at `reference_lead`, so a strong,
+  confident change (a class 10 times as likely) switches several times sooner than a weak one (1.5 times
+  as likely), which a talking face produces all the time, and a lead that comes and goes drains again;
 - "uncertain" has its own hysteresis: a face enters it when its shown class falls below
   `exit_threshold` and leaves it only when a class rises above `enter_threshold`;
 - a face that just appeared shows "uncertain" and starts from no evidence, its average from its first
@@ -30,20 +32,30 @@ import numpy as np
 
 from confcam.types import UNCERTAIN
 
-STEADINESS_PRESETS: dict[str, float] = {"calm": 1.0, "balanced": 0.5, "quick": 0.25}
-"""The one scale (seconds) behind each --steadiness name; see SmootherConfig.from_seconds."""
+STEADINESS_PRESETS: dict[str, float] = {"calm": 1.2, "balanced": 0.6, "quick": 0.3}
+"""The one scale (seconds) behind each --steadiness name; see SmootherConfig.from_seconds. Balanced was
+chosen on the shared talking-head clips (docs/benchmarks.md, "Label steadiness")."""
+
+AVERAGING_SHARE = 0.4
+"""The averaging time constant as a share of the hold time: short enough that the average does not add
+much lag to the evidence, long enough to calm single-frame noise."""
+
+_FLOOR = 1e-3
+"""Probabilities below this count as this in log-ratios, so one near-zero class cannot give unbounded lead."""
 
 
 @dataclass(frozen=True)
 class SmootherConfig:
-    time_constant_s: float = STEADINESS_PRESETS["balanced"]
+    time_constant_s: float = AVERAGING_SHARE * STEADINESS_PRESETS["balanced"]
     """Time constant of the exponential average of each face's probabilities."""
     hold_s: float = STEADINESS_PRESETS["balanced"]
     """How long a challenger leading by `reference_lead` (beyond the margin) must lead to be shown."""
-    reference_lead: float = 0.25
-    """The lead at which a challenger needs exactly `hold_s`; twice that lead needs half the time."""
-    margin: float = 0.05
-    """A challenger's smoothed probability must beat the shown label's by this before it gathers evidence."""
+    reference_lead: float = 1.0
+    """The lead (natural log of the probability ratio: 1.0 = e times as likely) at which a challenger
+    needs exactly `hold_s`; twice that lead needs half the time."""
+    margin: float = 0.15
+    """A challenger's log-probability must beat the shown label's by this (0.15: ~16 % more likely) before
+    it gathers evidence."""
     enter_threshold: float = 0.45
     """Leaving "uncertain": a class's smoothed probability must rise above this."""
     exit_threshold: float = 0.35
@@ -56,8 +68,8 @@ class SmootherConfig:
 
     @classmethod
     def from_seconds(cls, seconds: float) -> SmootherConfig:
-        """One knob: the averaging time constant and the hold time both scale with it."""
-        return cls(time_constant_s=seconds, hold_s=seconds)
+        """One knob: the hold time, with the averaging time constant scaled to it."""
+        return cls(time_constant_s=AVERAGING_SHARE * seconds, hold_s=seconds)
 
     @classmethod
     def preset(cls, name: str) -> SmootherConfig:
@@ -119,13 +131,13 @@ class ExpressionSmoother:
         if dt == 0.0:
             return state
         # The frame's probabilities are taken to hold over the time since the previous frame; the average
-        # then moves exponentially towards them, and each alternative's lead is integrated exactly over it.
-        decay = math.exp(-dt / cfg.time_constant_s)
-        before = self._advantages(state.ema, state.shown)
-        after = self._advantages(probs, state.shown)
-        gained = after * dt + (before - after) * cfg.time_constant_s * (1.0 - decay)
-        state.ema = probs + (state.ema - probs) * decay
-        state.evidence = np.maximum(state.evidence + gained, 0.0)
+        # moves exponentially towards them and each alternative's lead is integrated over that time in
+        # steps no longer than a quarter of the time constant, so 5 FPS and 60 FPS gather alike.
+        steps = max(1, math.ceil(dt / (cfg.time_constant_s / 4.0)))
+        decay = math.exp(-dt / steps / cfg.time_constant_s)
+        for _ in range(steps):
+            state.ema = probs + (state.ema - probs) * decay
+            state.evidence = np.maximum(state.evidence + self._advantages(state.ema, state.shown) * (dt / steps), 0.0)
         best = int(state.evidence.argmax())
         if state.evidence[best] >= cfg.evidence_needed and t - state.shown_since >= cfg.min_dwell_s:
             state.shown = -1 if best == len(probs) else best
@@ -140,16 +152,23 @@ class ExpressionSmoother:
                          for i in np.asarray(track_ids).tolist()], dtype=np.float32)
 
     def _advantages(self, ema: np.ndarray, shown: int) -> np.ndarray:
-        """How far each alternative (classes, then "uncertain") leads the shown label; affine in `ema`."""
+        """How far each alternative (classes, then "uncertain") leads the shown label, in log-probability."""
         cfg = self.config
+        logs = np.log(np.maximum(ema, _FLOOR))
         out = np.empty(len(ema) + 1)
         if shown < 0:
-            out[:-1] = ema - cfg.enter_threshold
+            # Leaving "uncertain": a class above the threshold leads by how far it beats its strongest rival,
+            # so a clear face is labelled within a fraction of a second and an ambiguous one only if it clears.
+            order = np.argsort(logs)
+            rival = np.full(len(logs), logs[order[-1]])
+            rival[order[-1]] = logs[order[-2]] if len(logs) > 1 else math.log(_FLOOR)
+            above = ema >= cfg.enter_threshold
+            out[:-1] = np.where(above, logs - rival - cfg.margin, logs - math.log(cfg.enter_threshold))
             out[-1] = -1.0
         else:
-            out[:-1] = ema - ema[shown] - cfg.margin
+            out[:-1] = logs - logs[shown] - cfg.margin
             out[shown] = -1.0
-            out[-1] = cfg.exit_threshold - ema[shown]
+            out[-1] = math.log(cfg.exit_threshold) - logs[shown]
         return out
 
     def forget(self, track_ids: Iterable[int]) -> None:
