@@ -52,8 +52,8 @@ def teacher_caches(cache: Path, teacher: str) -> list[Path]:
     """The held-out clips' windows labelled by `teacher` (built into cache on first use, reused after)."""
     from confcam.train.video import VideoWindowBuilder, WindowCache
 
-    model = ExpressionModel(ModelRegistry().resolve(teacher, "expression").path)
-    store = WindowCache(cache, VideoWindowBuilder(model, window=5, size=64))
+    models = [ExpressionModel(info.path) for info in ModelRegistry().resolve_all(teacher, "expression")]
+    store = WindowCache(cache, VideoWindowBuilder(models, window=5, size=64))
     clips = [next(VIDEOS.glob(f"{stem}.*")) for stem in HELD_OUT]
     return [store.windows(clip) for clip in clips]
 

@@ -128,6 +128,16 @@ def test_teacher_soft_labels_are_mirror_averaged_distributions(teacher: Expressi
     assert (probs[:, LABELS.index("contempt")] == 0).all(), "a class the teacher lacks gets no probability"
 
 
+def test_pooled_teachers_label_with_the_mean_of_each(publictest: StillFaces) -> None:
+    crops = publictest.x[:8].astype(np.float32) / 255.0
+    ferplus = ExpressionModel(models_dir() / "minixception-2d-ferplus.onnx")
+    fer2013 = ExpressionModel(models_dir() / "minixception-2d.onnx")
+    pooled = TeacherLabeller([ferplus, fer2013])
+    each = [TeacherLabeller(model).per_crop(crops) for model in (ferplus, fer2013)]
+    assert pooled.name == "minixception-2d-ferplus+minixception-2d"
+    assert np.allclose(pooled.per_crop(crops), (each[0] + each[1]) / 2, atol=1e-5)
+
+
 def test_temporal_model_cannot_be_a_teacher() -> None:
     with pytest.raises(ConfcamError, match="still-image model"):
         TeacherLabeller(ExpressionModel(models_dir() / "timeconvnet-minixception.onnx"))

@@ -76,7 +76,7 @@ def register(cli: typer.Typer) -> None:
                                             ".ckpt of an earlier 2D run (inflated for t > 1, see --inflate)."),
         tune: str = typer.Option("all", help="What trains: all, or temporal (only how the first conv weighs the t frames; "
                                              "a still face keeps the --init model's answer exactly)."),
-        teacher: str = typer.Option("minixception-2d", help="Still-image model that labels video windows."),
+        teacher: str = typer.Option("minixception-2d", help="Still-image model that labels video windows; A+B pools several (their mean, each mirror-averaged)."),
         cache: Path = typer.Option(Path("~/.cache/confcam/windows"), help="Where video windows (face crops) are cached."),
         checkpoint: Optional[Path] = typer.Option(None, help="Checkpoint file (default: CACHE/../checkpoints/OUT-NAME.ckpt)."),
         resume: bool = typer.Option(False, help="Continue from the checkpoint."),

@@ -94,9 +94,9 @@ def load_window_set(spec: str, request: TrainRequest, synthesizer: WindowSynthes
     if path.is_dir():
         from confcam.train.video import VideoWindowBuilder, WindowCache
 
-        teacher = ExpressionModel(ModelRegistry().resolve(request.teacher, "expression").path)
-        builder = VideoWindowBuilder(teacher, window=request.window, size=request.size)
-        console.print(f"labelling video windows of {path} with {teacher.info.name} (cache: {request.cache})")
+        teachers = [ExpressionModel(info.path) for info in ModelRegistry().resolve_all(request.teacher, "expression")]
+        builder = VideoWindowBuilder(teachers, window=request.window, size=request.size)
+        console.print(f"labelling video windows of {path} with {builder.labeller.name} (cache: {request.cache})")
         windows = WindowCache(request.cache, builder).load_folder(path, announce=console.print)
         windows.synthesizer = synthesizer
         return windows

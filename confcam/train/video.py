@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import hashlib
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from confcam.classify.crop import FaceCropper
-from confcam.classify.model import ExpressionModel
+from confcam.classify.model import ExpressionModel, ModelInfo
 from confcam.classify.registry import ModelRegistry
 from confcam.detect.base import FaceDetector
 from confcam.errors import ConfcamError
@@ -36,25 +37,47 @@ def default_detector(spec: str | None = None, registry: ModelRegistry | None = N
 
 
 class TeacherLabeller:
-    """Per-frame soft labels from a still-image teacher, mirror-averaged, which is steadier than any
-    single pass of it. Classes the teacher lacks (contempt, for a FER2013 teacher) get probability 0."""
+    """Per-frame soft labels from one or more still-image teachers (their mean), each mirror-averaged,
+    which is steadier than any single pass. Classes a teacher lacks (contempt, for a FER2013 teacher) get
+    probability 0 from it. Teachers share one input size and crop rule, so one crop serves them all."""
 
-    def __init__(self, teacher: ExpressionModel) -> None:
-        if teacher.info.window != 1:
-            raise ConfcamError(f"teacher {teacher.info.name} must be a still-image model (window 1)")
-        index = {name: i for i, name in enumerate(teacher.info.labels)}
-        if not any(name in index for name in LABELS):
-            raise ConfcamError(f"teacher {teacher.info.name} has none of the classes {', '.join(LABELS)}")
-        self.teacher = teacher
-        self._pairs = np.array([(i, index[name]) for i, name in enumerate(LABELS) if name in index])
+    def __init__(self, teachers: ExpressionModel | Sequence[ExpressionModel]) -> None:
+        self.teachers = [teachers] if isinstance(teachers, ExpressionModel) else list(teachers)
+        if not self.teachers:
+            raise ConfcamError("video windows need a teacher to label them")
+        first = self.teachers[0].info
+        self._pairs = []
+        for teacher in self.teachers:
+            info = teacher.info
+            if info.window != 1:
+                raise ConfcamError(f"teacher {info.name} must be a still-image model (window 1)")
+            if (info.input_size, info.crop) != (first.input_size, first.crop):
+                raise ConfcamError(f"teacher {info.name} crops faces unlike {first.name} "
+                                   f"({info.input_size} px, {info.crop}): pooled teachers need one crop rule")
+            index = {name: i for i, name in enumerate(info.labels)}
+            if not any(name in index for name in LABELS):
+                raise ConfcamError(f"teacher {info.name} has none of the classes {', '.join(LABELS)}")
+            self._pairs.append(np.array([(i, index[name]) for i, name in enumerate(LABELS) if name in index]))
+
+    @property
+    def info(self) -> ModelInfo:
+        """The first teacher's model info: its input size and crop rule are every teacher's."""
+        return self.teachers[0].info
+
+    @property
+    def name(self) -> str:
+        return "+".join(t.info.name for t in self.teachers)
 
     def per_crop(self, crops: np.ndarray) -> np.ndarray:
         """(N, S, S) crops in [0, 1] -> (N, C) probabilities, mirror-averaged, in LABELS order."""
-        both = np.concatenate([crops, crops[:, :, ::-1]])[:, None]
-        raw = self.teacher.predict(np.ascontiguousarray(both))
+        both = np.ascontiguousarray(np.concatenate([crops, crops[:, :, ::-1]])[:, None])
         probs = np.zeros((len(crops), len(LABELS)), np.float32)
-        probs[:, self._pairs[:, 0]] = (raw[: len(crops), self._pairs[:, 1]] + raw[len(crops) :, self._pairs[:, 1]]) / 2.0
-        return probs / probs.sum(axis=1, keepdims=True)
+        for teacher, pairs in zip(self.teachers, self._pairs):
+            raw = teacher.predict(both)
+            own = np.zeros_like(probs)
+            own[:, pairs[:, 0]] = (raw[: len(crops), pairs[:, 1]] + raw[len(crops) :, pairs[:, 1]]) / 2.0
+            probs += own / own.sum(axis=1, keepdims=True)
+        return probs / len(self.teachers)
 
 
 def last_frame_targets(probs: np.ndarray, window: int, reach: int) -> np.ndarray:
@@ -86,7 +109,7 @@ class VideoWindowBuilder:
     """Detects, tracks and crops every face of a video, then labels each full window with the teacher's
     reading of its last frame (see last_frame_targets)."""
 
-    def __init__(self, teacher: ExpressionModel, window: int = 5, size: int = 64, stride: int = 1,
+    def __init__(self, teacher: ExpressionModel | Sequence[ExpressionModel], window: int = 5, size: int = 64, stride: int = 1,
                  detector: str | None = None, registry: ModelRegistry | None = None, max_frames: int | None = None,
                  reach: int = 2) -> None:
         self.labeller = TeacherLabeller(teacher)
@@ -95,8 +118,8 @@ class VideoWindowBuilder:
         self.max_frames = max_frames
         self.reach = int(reach)
         self.detector = default_detector(detector, registry)
-        self.cropper = FaceCropper(size, str(teacher.info.crop))
-        self.teacher_cropper = FaceCropper(teacher.info.input_size, teacher.info.crop)
+        self.cropper = FaceCropper(size, str(self.labeller.info.crop))
+        self.teacher_cropper = FaceCropper(self.labeller.info.input_size, self.labeller.info.crop)
 
     def build(self, video: Path) -> VideoWindows:
         tracker = FaceTracker(TrackerConfig(window=self.window))
@@ -180,9 +203,11 @@ class WindowCache:
 
     def _key(self, video: Path) -> str:
         stat = video.stat()
-        teacher = self.builder.labeller.teacher.info
-        text = "|".join(map(str, (video.resolve(), stat.st_size, int(stat.st_mtime), teacher.path.name,
-                                  teacher.path.stat().st_size, self.builder.window, self.builder.cropper.size,
+        teachers = [(t.info.path.name, t.info.path.stat().st_size) for t in self.builder.labeller.teachers]
+        # One teacher keys as before, so caches built with a single teacher stay valid.
+        named = teachers[0] if len(teachers) == 1 else ("+".join(n for n, _ in teachers), sum(z for _, z in teachers))
+        text = "|".join(map(str, (video.resolve(), stat.st_size, int(stat.st_mtime), *named,
+                                  self.builder.window, self.builder.cropper.size,
                                   self.builder.stride, self.builder.max_frames, "last-frame", self.builder.reach)))
         return hashlib.sha1(text.encode()).hexdigest()[:12]
 
