@@ -21,10 +21,7 @@ Rect = tuple[float, float, float, float]
 
 def clamp_square(x: float, y: float, size: float, width: int, height: int) -> Square:
     """Shift a square of this side so it lies inside a width x height frame (as far as it fits)."""
-    side = int(round(size))
-    inside_x = int(round(min(max(x, 0.0), max(width - side, 0))))
-    inside_y = int(round(min(max(y, 0.0), max(height - side, 0))))
-    return inside_x, inside_y, float(side)
+    return _square(_clamped(np.array([[x, y, size]], np.float64), width, height)[0])
 
 
 def overlap(a: Rect, b: Rect) -> float:
@@ -93,45 +90,71 @@ class EmojiLayout:
         face_rects = np.array(faces, np.float64).reshape(-1, 4)
         placed: dict[int, Square] = {}
         for i in sorted(range(len(boxes)), key=lambda k: -(faces[k][2] - faces[k][0])):
-            candidates = self._candidates(faces[i], frame_width, frame_height)
             taken = np.array([square_rect(s) for s in placed.values()], np.float64).reshape(-1, 4)
             obstacles = np.concatenate([zones, np.delete(face_rects, i, axis=0), taken])
-            placed[i] = self._best(candidates, obstacles, len(zones))
+            placed[i] = self._best(faces[i], frame_width, frame_height, obstacles, len(zones))
         return [placed[i] for i in range(len(boxes))]
 
-    @staticmethod
-    def _best(candidates: list[Square], obstacles: np.ndarray, features: int) -> Square:
-        """The first spot that touches nothing (usually the first: above the head), else the one hiding
-        the least of any face's features (the first `features` obstacles), then the least of other faces
-        and emojis; ties go to the earlier, preferred spot."""
-        rects = np.array([square_rect(c) for c in candidates], np.float64)
-        first = shared_area(rects[:1], obstacles)
-        if first[0] == 0.0:
-            return candidates[0]
+    def _best(self, face: Rect, width: int, height: int, obstacles: np.ndarray, features: int) -> Square:
+        """The first spot that touches nothing (usually the first: above the head, so the others are only
+        worked out when it is taken), else the one hiding the least of any face's features (the first
+        `features` obstacles), then the least of other faces and emojis; ties go to the earlier spot."""
+        above = self._above(face, width, height)
+        if above is not None and shared_area(_rects(above[None]), obstacles)[0] == 0.0:
+            return _square(above)
+        spots = self._spots(face, width, height, above)
+        rects = _rects(spots)
         hidden = shared_area(rects, obstacles[:features])
         crowding = shared_area(rects, obstacles[features:])
-        return candidates[int(np.lexsort((crowding, hidden))[0])]
+        return _square(spots[int(np.lexsort((crowding, hidden))[0])])
 
-    def _candidates(self, face: Rect, width: int, height: int) -> list[Square]:
-        """Spots in order of preference: above the head, right, left, then badges at the box's corners."""
-        x1, y1, x2, y2 = face
-        face_w = max(x2 - x1, 1.0)
-        gap = self.gap * face_w
+    def _sizes(self, face: Rect, width: int, height: int) -> tuple[float, float, float, float]:
+        """Face width, gap, and the wanted and smallest emoji sides for this face in this frame."""
+        face_w = max(face[2] - face[0], 1.0)
         limit = float(min(width, height))
-        wanted, smallest = min(self.scale * face_w, limit), min(self.min_scale * face_w, limit)
-        spots: list[Square] = []
+        return face_w, self.gap * face_w, min(self.scale * face_w, limit), min(self.min_scale * face_w, limit)
+
+    def _above(self, face: Rect, width: int, height: int) -> np.ndarray | None:
+        """The preferred spot, above the head, when there is room for at least min_scale."""
+        x1, y1, x2, _ = face
+        _, gap, wanted, smallest = self._sizes(face, width, height)
         room_above = y1 - gap
-        if room_above >= smallest:
-            size = min(wanted, room_above)
-            spots.append(clamp_square((x1 + x2 - size) / 2, y1 - gap - size, size, width, height))
+        if room_above < smallest:
+            return None
+        size = min(wanted, room_above)
+        return _clamped(np.array([[(x1 + x2 - size) / 2, y1 - gap - size, size]]), width, height)[0]
+
+    def _spots(self, face: Rect, width: int, height: int, above: np.ndarray | None) -> np.ndarray:
+        """(K, 3) spots in order of preference: above the head, right, left, then badges at the box's corners."""
+        x1, y1, x2, y2 = face
+        face_w, gap, wanted, smallest = self._sizes(face, width, height)
+        limit = float(min(width, height))
+        spots: list[tuple[float, float, float]] = []
         for room, x_of in ((width - x2 - gap, lambda s: x2 + gap), (x1 - gap, lambda s: x1 - gap - s)):
             if room >= smallest:
                 size = min(wanted, room)
-                spots.append(clamp_square(x_of(size), max(y1, 0.0), size, width, height))
+                spots.append((x_of(size), max(y1, 0.0), size))
         for share in (self.badge_scale, self.badge_scale * 0.6):
             badge = max(min(share * face_w, limit), 12.0)
-            corners = ((x2 - badge / 2, y1 - badge / 2), (x1 - badge / 2, y1 - badge / 2), (x2 - badge, y1), (x1, y1),
-                       (x2 - badge / 2, y2 - badge / 2), (x1 - badge / 2, y2 - badge / 2), (x2 - badge, y2 - badge),
-                       (x1, y2 - badge))
-            spots += [clamp_square(x, y, badge, width, height) for x, y in corners]
-        return spots
+            spots += [(x, y, badge) for x, y in (
+                (x2 - badge / 2, y1 - badge / 2), (x1 - badge / 2, y1 - badge / 2), (x2 - badge, y1), (x1, y1),
+                (x2 - badge / 2, y2 - badge / 2), (x1 - badge / 2, y2 - badge / 2), (x2 - badge, y2 - badge),
+                (x1, y2 - badge))]
+        rest = _clamped(np.array(spots, np.float64), width, height)
+        return rest if above is None else np.concatenate([above[None], rest])
+
+
+def _clamped(spots: np.ndarray, width: int, height: int) -> np.ndarray:
+    """clamp_square for (K, 3) rows of x, y, side at once."""
+    side = np.round(spots[:, 2])
+    x = np.round(np.minimum(np.maximum(spots[:, 0], 0.0), np.maximum(width - side, 0.0)))
+    y = np.round(np.minimum(np.maximum(spots[:, 1], 0.0), np.maximum(height - side, 0.0)))
+    return np.stack([x, y, side], axis=1)
+
+
+def _rects(spots: np.ndarray) -> np.ndarray:
+    return np.concatenate([spots[:, :2], spots[:, :2] + spots[:, 2:3]], axis=1)
+
+
+def _square(spot: np.ndarray) -> Square:
+    return int(spot[0]), int(spot[1]), float(spot[2])
