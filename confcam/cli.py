@@ -16,16 +16,15 @@ from confcam.config import (
     PracticeOptions,
     SinkConfig,
     SourceConfig,
-    SourceKind,
     Style,
     WebConfig,
-    parse_region,
     parse_steadiness,
 )
 from confcam.cli_options import with_stage_options
 from confcam.config_file import pipeline_config, reference_markdown
 from confcam.errors import ConfcamError
 from confcam.sinks import sink_registry
+from confcam.sources import source_registry
 from confcam.signals import StopSignals
 from confcam.train.commands import register as register_training_commands
 
@@ -88,14 +87,9 @@ def demo(
     )
 )
 @with_stage_options(sink_registry(), "sink", SINK_HELP, into="sink_options")
+@with_stage_options(source_registry(), "source", "Where the faces come from.", into="source_options",
+                    default=SourceConfig.kind)
 def start(
-    source: SourceKind = typer.Option(SourceConfig.kind, help="Where the faces come from."),
-    monitor: int = typer.Option(1, help="Screen source: monitor number (see `confcam devices`)."),
-    region: Optional[str] = typer.Option(None, help="Screen source: capture only X,Y,W,H of the monitor."),
-    window_title: Optional[str] = typer.Option(None, help='Window source: (part of) the window title, e.g. "Zoom Meeting".'),
-    camera: int = typer.Option(0, help="Camera source: device index."),
-    input: Optional[Path] = typer.Option(None, "--input", "-i", help="File source: video to play."),
-    loop: bool = typer.Option(False, help="File/sample source: start again at the end."),
     port: int = typer.Option(WebConfig.port, min=0, max=65535, help="WebRTC source: port of the page that sends the stream."),
     token: Optional[str] = typer.Option(None, help="WebRTC source: " + TOKEN_HELP),
     max_sessions: int = typer.Option(
@@ -107,6 +101,8 @@ def start(
     style: Optional[Style] = typer.Option(None, help=STYLE_HELP),
     steadiness: Optional[str] = typer.Option(None, help=STEADINESS_HELP),
     config: Optional[Path] = typer.Option(None, "--config", help=CONFIG_HELP),
+    source: str = SourceConfig.kind,
+    source_options: Optional[dict[str, Any]] = None,
     sink: Sequence[str] = (),
     sink_options: Optional[dict[str, Any]] = None,
 ) -> None:
@@ -116,12 +112,7 @@ def start(
     """
     source_config = SourceConfig(
         kind=source,
-        monitor=monitor,
-        region=parse_region(region),
-        window_title=window_title,
-        camera=camera,
-        input=input,
-        loop=loop,
+        options=source_options or {},
         web=_with_token(WebConfig(port=port, max_sessions=max_sessions), token),
     )
     sink_config = SinkConfig(kinds=tuple(sink), options=sink_options or {})
@@ -138,14 +129,9 @@ def start(
         "Keys: 1-8 answer, Space or Enter go on, q or Esc stop. In a browser: confcam web, then the Practice switch."
     )
 )
+@with_stage_options(source_registry(), "source", "Where the faces come from (default: the bundled sample clip).",
+                    into="source_options", default=PracticeOptions.source)
 def practice(
-    source: SourceKind = typer.Option(PracticeOptions.source, help="Where the faces come from (default: the bundled sample clip)."),
-    monitor: int = typer.Option(1, help="Screen source: monitor number (see `confcam devices`)."),
-    region: Optional[str] = typer.Option(None, help="Screen source: capture only X,Y,W,H of the monitor."),
-    window_title: Optional[str] = typer.Option(None, help='Window source: (part of) the window title, e.g. "Zoom Meeting".'),
-    camera: int = typer.Option(0, help="Camera source: device index."),
-    input: Optional[Path] = typer.Option(None, "--input", "-i", help="File source: video to practise on."),
-    loop: bool = typer.Option(False, help="File/sample source: start again at the end."),
     save_progress: Optional[Path] = typer.Option(
         None, help="Keep the per-expression score in this JSON file, added to what earlier sessions saved there "
         "(default: the score is only printed)."
@@ -155,13 +141,12 @@ def practice(
     detector: Optional[str] = typer.Option(None, help=DETECTOR_HELP),
     steadiness: Optional[str] = typer.Option(None, help=STEADINESS_HELP),
     config: Optional[Path] = typer.Option(None, "--config", help=CONFIG_HELP),
+    source: str = PracticeOptions.source,
+    source_options: Optional[dict[str, Any]] = None,
 ) -> None:
     """Learn to read faces: labels hidden, confcam pauses on a clear face and asks what it shows (keys 1-8),
     then shows its own reading with a cue to look for, and a score per expression at the end."""
-    source_config = SourceConfig(
-        kind=source, monitor=monitor, region=parse_region(region), window_title=window_title, camera=camera,
-        input=input, loop=loop,
-    )
+    source_config = SourceConfig(kind=source, options=source_options or {})
     pipeline = _pipeline(config, model=model, detector=detector, steadiness=steadiness)
     actions.practice(source_config, PracticeOptions(source=source, save_progress=save_progress), pipeline, max_frames)
 
@@ -281,8 +266,9 @@ def options() -> None:
 
 @cli.command(epilog="Example: confcam plugins --json")
 def plugins(as_json: bool = typer.Option(False, "--json", help="Machine-readable output.")) -> None:
-    """The sinks confcam can use, its own and those other installed packages add (entry point group
-    confcam.sinks), with their options; plugins that failed to load are listed with the reason."""
+    """The sources, detectors and sinks confcam can use, its own and those other installed packages add
+    (entry point groups confcam.sources, confcam.detectors, confcam.sinks), with their options; plugins
+    that failed to load are listed with the reason."""
     actions.plugins(as_json=as_json)
 
 
