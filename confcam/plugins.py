@@ -115,7 +115,7 @@ class Registry(Generic[T]):
         """A family's registry: confcam's own modules in `package`, then other packages' `group` entry points."""
         registry: Registry[T] = cls(family, group=group)
         registry.add_modules(package)
-        registry.add_entry_points(group)
+        registry.add_entry_points(registry.group)
         return registry
 
     def get(self, name: str) -> Entry[T]:
