@@ -388,11 +388,15 @@ def devices(as_json: bool) -> None:
 
 def plugins(as_json: bool) -> None:
     """Every registered stage of every family, confcam's and other packages', with the options each takes."""
+    from confcam.classify import smoother_registry
     from confcam.detect import detector_registry
+    from confcam.render import style_registry
     from confcam.sinks import sink_registry
     from confcam.sources import source_registry
 
-    registries: list[Registry[Any]] = [source_registry(), detector_registry(), sink_registry()]
+    registries: list[Registry[Any]] = [
+        source_registry(), detector_registry(), smoother_registry(), style_registry(), sink_registry()
+    ]
     rows: list[dict[str, Any]] = [
         {
             "family": registry.family,

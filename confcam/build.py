@@ -10,8 +10,9 @@ from functools import partial
 from confcam.classify.crop import FaceCropper
 from confcam.classify.model import ExpressionModel
 from confcam.classify.registry import ModelRegistry
-from confcam.classify.smoother import ExpressionSmoother
-from confcam.config import PipelineConfig, SinkConfig, SourceConfig, Style, WebConfig
+from confcam.classify import smoother_registry
+from confcam.classify.base import SmootherContext
+from confcam.config import PipelineConfig, SinkConfig, SourceConfig, WebConfig
 from confcam.detect import build_net
 from confcam.detect.base import CandidateDetector, DetectorContext, FaceDetector
 from confcam.detect.focus import FocusConfig, FocusedDetector
@@ -38,12 +39,13 @@ def build_pipeline(
     model = ExpressionModel(registry.resolve(config.model, "expression").path, threads=config.threads, sessions=sessions)
     detector = build_detector(config.detector, registry, config.focus, sessions, config.grid)
     tracker = FaceTracker(replace(config.tracker, window=model.info.window))
+    smoother = smoother_registry().get(config.smoothing).build({}, SmootherContext(model.info.labels, config.smoother))
     return FacePipeline(
         detector=detector,
         tracker=tracker,
         cropper=FaceCropper(model.info.input_size, model.info.crop),
         model=model,
-        smoother=ExpressionSmoother(model.info.labels, config.smoother),
+        smoother=smoother,
         detect_interval_s=config.detect_interval_s,
         classify_interval_s=config.classify_interval_s,
     )
@@ -72,8 +74,8 @@ def build_detector(
     return GridDetector(near, focused, grid) if grid.enabled else focused
 
 
-def build_annotators(style: Style) -> list[Annotator]:
-    return _annotators_for_style(style.value)
+def build_annotators(style: str) -> list[Annotator]:
+    return _annotators_for_style(style)
 
 
 def build_source(config: SourceConfig, window: int = 5) -> Source:

@@ -16,13 +16,13 @@ from confcam.config import (
     PracticeOptions,
     SinkConfig,
     SourceConfig,
-    Style,
     WebConfig,
     parse_steadiness,
 )
 from confcam.cli_options import with_stage_options
 from confcam.config_file import pipeline_config, reference_markdown
 from confcam.errors import ConfcamError
+from confcam.render import style_registry
 from confcam.sinks import sink_registry
 from confcam.sources import source_registry
 from confcam.signals import StopSignals
@@ -52,6 +52,8 @@ STEADINESS_HELP = (
     "how long a new label must lead (a clear change shows sooner than a faint one). Example: --steadiness calm"
 )
 STYLE_HELP = "How to mark faces: emoji above the head (default), text label + confidence, coloured ring, or all."
+STYLES = "<" + "|".join(style_registry().names()) + ">"
+"""--style NAME: confcam's styles and any plugin's (confcam.annotators entry points), checked by PipelineConfig."""
 CONFIG_HELP = (
     "TOML file with stage options ([pipeline], [pipeline.tracker], [pipeline.smoother], [pipeline.focus], "
     "[pipeline.grid]; see docs/configuration.md); flags given here win over it."
@@ -70,7 +72,7 @@ TOKEN_HELP = (
 def demo(
     output: Path = typer.Option(Path("confcam-demo.mp4"), "--output", "-o", help="Annotated video to write."),
     model: Optional[str] = typer.Option(None, help=MODEL_HELP),
-    style: Optional[Style] = typer.Option(None, help=STYLE_HELP),
+    style: Optional[str] = typer.Option(None, help=STYLE_HELP, metavar=STYLES),
     show: Optional[bool] = typer.Option(None, "--show/--no-show", help="Open a window (default: when a display exists)."),
     config: Optional[Path] = typer.Option(None, "--config", help=CONFIG_HELP),
 ) -> None:
@@ -98,7 +100,7 @@ def start(
     max_frames: Optional[int] = typer.Option(None, min=1, help="Stop after this many frames."),
     model: Optional[str] = typer.Option(None, help=MODEL_HELP),
     detector: Optional[str] = typer.Option(None, help=DETECTOR_HELP),
-    style: Optional[Style] = typer.Option(None, help=STYLE_HELP),
+    style: Optional[str] = typer.Option(None, help=STYLE_HELP, metavar=STYLES),
     steadiness: Optional[str] = typer.Option(None, help=STEADINESS_HELP),
     config: Optional[Path] = typer.Option(None, "--config", help=CONFIG_HELP),
     source: str = SourceConfig.kind,
@@ -161,7 +163,7 @@ def analyze(
     steadiness: Optional[str] = typer.Option(None, help=STEADINESS_HELP),
     output: Optional[Path] = typer.Option(None, "--output", "-o", help="Also write the labelled video here (every "
                                           "frame, the recording's sound kept): .mp4, .mov or .mkv."),
-    style: Optional[Style] = typer.Option(None, help=STYLE_HELP),
+    style: Optional[str] = typer.Option(None, help=STYLE_HELP, metavar=STYLES),
     plot: Optional[Path] = typer.Option(None, help="Also draw each person's expression over time into this PNG."),
     config: Optional[Path] = typer.Option(None, "--config", help=CONFIG_HELP),
 ) -> None:
@@ -199,7 +201,7 @@ def bench(
     json_out: Optional[Path] = typer.Option(None, "--json", help="Write the report here."),
     model: Optional[str] = typer.Option(None, help=MODEL_HELP),
     detector: Optional[str] = typer.Option(None, help=DETECTOR_HELP),
-    style: Optional[Style] = typer.Option(None, help=STYLE_HELP),
+    style: Optional[str] = typer.Option(None, help=STYLE_HELP, metavar=STYLES),
     config: Optional[Path] = typer.Option(None, "--config", help=CONFIG_HELP),
 ) -> None:
     """Measure the whole live pipeline (decode, detect, track, classify, render) flat out on this machine."""
@@ -221,7 +223,7 @@ def web(
         WebConfig.max_sessions, help="Browsers served at once; each costs a thread and a pipeline."
     ),
     model: Optional[str] = typer.Option(None, help=MODEL_HELP),
-    style: Optional[Style] = typer.Option(None, help=STYLE_HELP),
+    style: Optional[str] = typer.Option(None, help=STYLE_HELP, metavar=STYLES),
     steadiness: Optional[str] = typer.Option(None, help=STEADINESS_HELP),
     config: Optional[Path] = typer.Option(None, "--config", help=CONFIG_HELP),
 ) -> None:
@@ -266,9 +268,10 @@ def options() -> None:
 
 @cli.command(epilog="Example: confcam plugins --json")
 def plugins(as_json: bool = typer.Option(False, "--json", help="Machine-readable output.")) -> None:
-    """The sources, detectors and sinks confcam can use, its own and those other installed packages add
-    (entry point groups confcam.sources, confcam.detectors, confcam.sinks), with their options; plugins
-    that failed to load are listed with the reason."""
+    """The sources, detectors, smoothers, styles and sinks confcam can use, its own and those other installed
+    packages add (entry point groups confcam.sources, confcam.detectors, confcam.smoothers,
+    confcam.annotators, confcam.sinks), with their options; plugins that failed to load are listed with the
+    reason."""
     actions.plugins(as_json=as_json)
 
 

@@ -7,25 +7,19 @@ import secrets
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from enum import Enum
 from pathlib import Path
 from typing import Any
 
+from confcam.classify import smoother_registry
 from confcam.classify.smoother import STEADINESS_PRESETS, SmootherConfig
 from confcam.detect.focus import FocusConfig
 from confcam.detect.grid import GridConfig
 from confcam.errors import ConfcamError
 from confcam.practice.quiz import PracticeConfig
+from confcam.render import style_registry
 from confcam.sinks import sink_registry
 from confcam.sources import source_registry
 from confcam.track.tracker import TrackerConfig
-
-
-class Style(str, Enum):
-    emoji = "emoji"
-    text = "text"
-    ring = "ring"
-    all = "all"
 
 
 _TOKEN = re.compile(r"[A-Za-z0-9._~-]{16,}")
@@ -109,8 +103,9 @@ class PipelineConfig:
     """Expression model name or path; None means the registry's default."""
     detector: str | None = None
     """Detector model name or path, or 'near+far' for a FocusedDetector; None means the registry's default."""
-    style: Style = Style.emoji
-    """How faces are marked: an emoji above the head, a text label with its confidence, a coloured ring, or all."""
+    style: str = "emoji"
+    """How faces are marked: emoji (above the head), text (a label with its confidence), ring (coloured), all
+    of them, or a plugin's style (`confcam plugins`)."""
     threads: int = 1
     """onnxruntime threads for the expression model; 1 measured fastest for batches of up to 9 faces on 2 cores."""
     focus: FocusConfig = field(default_factory=FocusConfig)
@@ -124,7 +119,14 @@ class PipelineConfig:
     grid: GridConfig = field(default_factory=GridConfig)
     """Gallery grids: per-tile detection (with the near+far detector, the default)."""
     tracker: TrackerConfig = field(default_factory=TrackerConfig)
+    smoothing: str = "evidence"
+    """Which smoother turns each face's readings into the label shown: evidence, or a plugin's (`confcam
+    plugins`); [pipeline.smoother] sets its time constants."""
     smoother: SmootherConfig = field(default_factory=SmootherConfig)
+
+    def __post_init__(self) -> None:
+        style_registry().get(self.style)
+        smoother_registry().get(self.smoothing)
 
 
 @dataclass(frozen=True)

@@ -16,14 +16,16 @@ import onnx
 import pytest
 
 from confcam.build import build_detector
+from confcam.classify import smoother_registry
 from confcam.classify.registry import ModelRegistry
 from confcam.cli import main
-from confcam.config import SinkConfig, SourceConfig
+from confcam.config import PipelineConfig, SinkConfig, SourceConfig
 from confcam.detect import detector_registry
 from confcam.detect.blazeface import BlazeFaceDetector
 from confcam.detect.focus import FocusConfig
 from confcam.errors import ConfcamError
 from confcam.plugins import Entry, Option, Registry
+from confcam.render import style_registry
 from confcam.sinks import sink_registry
 from confcam.sources import source_registry
 from confcam.sources.file import FileSource
@@ -220,6 +222,8 @@ def test_plugins_lists_the_plugin_and_the_broken_one_without_failing(plugin_site
         (sink_registry, {"virtualcam", "panel", "window", "file", "events", "none"}),
         (source_registry, {"screen", "window", "camera", "file", "sample", "webrtc"}),
         (detector_registry, {"blazeface-short", "blazeface-full"}),
+        (smoother_registry, {"evidence"}),
+        (style_registry, {"emoji", "text", "ring", "all"}),
     ],
 )
 def test_confcams_own_stages_are_all_in_their_registry(registry, names):
@@ -272,6 +276,15 @@ def test_sink_config_refuses_what_the_registry_does_not_allow(kinds, options, me
 def test_source_config_refuses_what_the_registry_does_not_allow(kind, options, message):
     with pytest.raises(ConfcamError, match=message.replace("(", r"\(")):
         SourceConfig(kind=kind, options=options)
+
+
+@pytest.mark.parametrize(
+    "fields,message",
+    [({"style": "sparkles"}, "unknown style 'sparkles'; known: "), ({"smoothing": "median"}, "unknown smoother 'median'")],
+)
+def test_pipeline_config_refuses_a_stage_no_registry_has(fields, message):
+    with pytest.raises(ConfcamError, match=message):
+        PipelineConfig(**fields)
 
 
 def test_configs_name_the_files_they_will_read_and_write():
