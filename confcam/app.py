@@ -46,19 +46,20 @@ def _progress() -> Progress:
     )
 
 
-def _run_with_progress(runner: Runner, label: str, total: int | None, banner: str | None = None) -> RunStats:
+def _run_with_progress(
+    runner: Runner, label: str, total: int | None, banner: str | None = None,
+    also: Callable[[Result], None] | None = None,
+) -> RunStats:
+    """Runs with a progress bar; `also` gets each frame's Result too."""
     with _progress() as progress:
         task = progress.add_task(label, total=total, fps=0.0)
-
-        also = runner.on_frame
 
         def advance(result: Result) -> None:
             progress.update(task, advance=1, fps=runner.stats.frames / max(progress.tasks[task].elapsed or 1e-9, 1e-9))
             if also is not None:
                 also(result)
 
-        runner.on_frame = advance
-        return runner.run(on_started=(lambda: console.print(banner)) if banner else None)
+        return runner.run(on_started=(lambda: console.print(banner)) if banner else None, on_frame=advance)
 
 
 def _frame_total(source: Source, max_frames: int | None) -> int | None:
@@ -262,10 +263,9 @@ def bench(video: Path | None, frames: int, warmup: int, json_out: Path | None, p
             rss_warm.append(rss_mb())
 
     runner = Runner(
-        *_parts(source_config, pipeline), [NullSink()], max_frames=warmup + frames, on_frame=after_warmup, draw=True,
-        warmup=warmup,
+        *_parts(source_config, pipeline), [NullSink()], max_frames=warmup + frames, draw=True, warmup=warmup,
     )
-    stats = _run_with_progress(runner, f"bench {clip.name}", warmup + frames)
+    stats = _run_with_progress(runner, f"bench {clip.name}", warmup + frames, also=after_warmup)
     report = BenchReport.from_stats(str(clip), stats, rss_warm[0] if rss_warm else rss_mb(), rss_mb())
     width, height = runner.source.size
     table = Table(title=f"confcam bench: {clip.name} {width}x{height}, {report.frames} frames after {warmup} warm-up")
