@@ -48,7 +48,7 @@ ENTRY = Entry("all", "Ring, emoji and the label below the face, together.", _all
 
 
 def build_annotators(style: str, sprites: EmojiSprites | None = None) -> list[Annotator]:
-    """The annotators of a --style, in drawing order."""
+    """The --style's annotator, as the list of annotators FrameProcessor draws in order."""
     return [style_registry().get(style).build({}, AnnotatorContext(sprites))]
 
 
