@@ -16,11 +16,12 @@ from rich.table import Table
 from confcam.analysis import AnalysisJsonSink, PersonSummary, TimelineSink
 from confcam.build import build_annotators, build_pipeline, build_sinks, build_source, default_sink_kinds, has_display
 from confcam.classify.registry import ModelRegistry
-from confcam.config import PipelineConfig, PracticeOptions, SinkConfig, SourceConfig, SourceKind, WebConfig
+from confcam.config import PipelineConfig, PracticeOptions, SinkConfig, SourceConfig, WebConfig
 from confcam.errors import ConfcamError, SinkError
 from confcam.fileio import check_input_file, check_writable, refuse_overwriting, write_json
 from confcam.paths import sample_clip
 from confcam.pipeline import FacePipeline
+from confcam.plugins import Registry
 from confcam.practice.score import PracticeScore
 from confcam.processor import RunStats
 from confcam.render.base import Annotator
@@ -45,19 +46,20 @@ def _progress() -> Progress:
     )
 
 
-def _run_with_progress(runner: Runner, label: str, total: int | None, banner: str | None = None) -> RunStats:
+def _run_with_progress(
+    runner: Runner, label: str, total: int | None, banner: str | None = None,
+    also: Callable[[Result], None] | None = None,
+) -> RunStats:
+    """Runs with a progress bar; `also` gets each frame's Result too."""
     with _progress() as progress:
         task = progress.add_task(label, total=total, fps=0.0)
-
-        also = runner.on_frame
 
         def advance(result: Result) -> None:
             progress.update(task, advance=1, fps=runner.stats.frames / max(progress.tasks[task].elapsed or 1e-9, 1e-9))
             if also is not None:
                 also(result)
 
-        runner.on_frame = advance
-        return runner.run(on_started=(lambda: console.print(banner)) if banner else None)
+        return runner.run(on_started=(lambda: console.print(banner)) if banner else None, on_frame=advance)
 
 
 def _frame_total(source: Source, max_frames: int | None) -> int | None:
@@ -85,7 +87,7 @@ def print_summary(people: list[PersonSummary]) -> None:
 def demo(output: Path, pipeline: PipelineConfig, show: bool | None) -> None:
     """The bundled clip through the whole product, to a file (and a window when there is a display)."""
     refuse_overwriting({"the sample clip": sample_clip()}, {"--output": output})
-    source_config = SourceConfig(kind=SourceKind.sample, pace=False)
+    source_config = SourceConfig(kind="sample", pace=False)
     show = has_display() if show is None else show
     kinds = ("file",) + (("window",) if show else ())
     sinks = build_sinks(SinkConfig(kinds=kinds, options={"output": output}))
@@ -98,22 +100,21 @@ def demo(output: Path, pipeline: PipelineConfig, show: bool | None) -> None:
 
 
 def start(source: SourceConfig, sinks: SinkConfig, pipeline: PipelineConfig, max_frames: int | None) -> None:
-    refuse_overwriting({"--input": source.input}, sinks.output_files())
+    refuse_overwriting(source.input_files(), sinks.output_files())
     if not sinks.kinds:
         kinds, why = default_sink_kinds()
         sinks = replace(sinks, kinds=kinds)
         console.print(why)
     runner = _runner(source, pipeline, build_sinks(sinks), max_frames)
     banner = (
-        f"confcam: {source.kind.value} -> {', '.join(sinks.kinds)} "
+        f"confcam: {source.kind} -> {', '.join(sinks.kinds)} "
         f"(model {runner.pipeline.model.info.name}); Ctrl+C to stop"
     )
-    if source.kind is SourceKind.webrtc:
-        from confcam.sources.webrtc import WebRtcSource
+    from confcam.sources.webrtc import WebRtcSource
 
-        if isinstance(runner.source, WebRtcSource):
-            runner.source.listen()
-            console.print(f"open {runner.source.url} in a browser and press Start camera")
+    if isinstance(runner.source, WebRtcSource):
+        runner.source.listen()
+        console.print(f"open {runner.source.url} in a browser and press Start camera")
     stats = runner.run(on_started=lambda: console.print(banner))
     if stats.source_ended:
         console.print(f"confcam: the source ended: {stats.source_ended}; what was recorded is kept")
@@ -134,12 +135,13 @@ def practice(source: SourceConfig, options: PracticeOptions, pipeline: PipelineC
     from confcam.practice.window import PracticeWindowSink
     from confcam.sinks.window import check_display
 
-    if source.kind is SourceKind.webrtc:
+    if source.kind == "webrtc":
         raise ConfcamError("--source webrtc: to practise with a browser camera, run `confcam web` and turn on Practice")
-    sample = sample_clip() if source.kind is SourceKind.sample else None
-    refuse_overwriting({"--input": source.input, "the sample clip": sample}, {"--save-progress": options.save_progress})
-    if source.input is not None:
-        check_input_file(source.input, "a video or a photo")  # before the display check: the first mistake is named first
+    sample = sample_clip() if source.kind == "sample" else None
+    inputs = source.input_files()
+    refuse_overwriting({**inputs, "the sample clip": sample}, {"--save-progress": options.save_progress})
+    for path in inputs.values():
+        check_input_file(path, "a video or a photo")  # before the display check: the first mistake is named first
     progress = None
     if options.save_progress is not None:
         check_writable(options.save_progress)
@@ -151,11 +153,11 @@ def practice(source: SourceConfig, options: PracticeOptions, pipeline: PipelineC
         raise ConfcamError(f"practice needs a window to ask in: {reason}; without a screen, run `confcam web` "
                            "and turn on Practice in the browser") from None
     # A file is played at its own pace by the window, whose clock stops while a question is on screen.
-    paced = source.kind in (SourceKind.file, SourceKind.sample)
+    paced = source.kind in ("file", "sample")
     frames, practice_pipeline, _ = _parts(replace(source, pace=False) if paced else source, pipeline, style_needed=False)
     quiz = PracticeQuiz(practice_pipeline.class_names, options.quiz)
     runner = Runner(frames, practice_pipeline, [], [PracticeWindowSink(quiz, pace=paced)], max_frames=max_frames)
-    banner = (f"confcam practice: {source.kind.value} (model {practice_pipeline.model.info.name}); labels are hidden; "
+    banner = (f"confcam practice: {source.kind} (model {practice_pipeline.model.info.name}); labels are hidden; "
               "answer with keys 1-8, Space to go on, q to stop")
     runner.run(on_started=lambda: console.print(banner))
     print_practice_score(quiz.score, quiz.choices)
@@ -193,7 +195,7 @@ def analyze(path: Path, json_out: Path | None, pipeline: PipelineConfig, max_fra
     for target in (json_out, output, plot):
         if target is not None:
             check_writable(target)
-    source_config = SourceConfig(kind=SourceKind.file, input=path, pace=False)
+    source_config = SourceConfig(kind="file", options={"input": path}, pace=False)
     timeline = TimelineSink()
     sinks: list[Sink] = [timeline]
     if output is not None:
@@ -252,7 +254,7 @@ def bench(video: Path | None, frames: int, warmup: int, json_out: Path | None, p
     refuse_overwriting({"the video": clip}, {"--json": json_out})
     if json_out is not None:
         check_writable(json_out)
-    source_config = SourceConfig(kind=SourceKind.file, input=clip, pace=False, loop=True)
+    source_config = SourceConfig(kind="file", options={"input": clip, "loop": True}, pace=False)
     rss_warm: list[float] = []
     seen = itertools.count(1)
 
@@ -261,10 +263,9 @@ def bench(video: Path | None, frames: int, warmup: int, json_out: Path | None, p
             rss_warm.append(rss_mb())
 
     runner = Runner(
-        *_parts(source_config, pipeline), [NullSink()], max_frames=warmup + frames, on_frame=after_warmup, draw=True,
-        warmup=warmup,
+        *_parts(source_config, pipeline), [NullSink()], max_frames=warmup + frames, draw=True, warmup=warmup,
     )
-    stats = _run_with_progress(runner, f"bench {clip.name}", warmup + frames)
+    stats = _run_with_progress(runner, f"bench {clip.name}", warmup + frames, also=after_warmup)
     report = BenchReport.from_stats(str(clip), stats, rss_warm[0] if rss_warm else rss_mb(), rss_mb())
     width, height = runner.source.size
     table = Table(title=f"confcam bench: {clip.name} {width}x{height}, {report.frames} frames after {warmup} warm-up")
@@ -386,26 +387,35 @@ def devices(as_json: bool) -> None:
 
 
 def plugins(as_json: bool) -> None:
-    """Every registered stage, confcam's and other packages', with the options each takes."""
+    """Every registered stage of every family, confcam's and other packages', with the options each takes."""
+    from confcam.classify import smoother_registry
+    from confcam.detect import detector_registry
+    from confcam.render import style_registry
     from confcam.sinks import sink_registry
+    from confcam.sources import source_registry
 
-    registry = sink_registry()
+    registries: list[Registry[Any]] = [
+        source_registry(), detector_registry(), smoother_registry(), style_registry(), sink_registry()
+    ]
     rows: list[dict[str, Any]] = [
         {
             "family": registry.family,
+            "group": registry.group,
             "name": entry.name,
             "from": entry.origin,
             "summary": entry.summary,
             "options": [" / ".join(o.cli_flags) + (" (required)" if o.required else "") for o in entry.options],
         }
+        for registry in registries
         for entry in registry.entries.values()
     ]
+    problems = [problem for registry in registries for problem in registry.problems]
     if as_json:
-        print(json.dumps({"stages": rows, "problems": registry.problems}, indent=2))
+        print(json.dumps({"stages": rows, "problems": problems}, indent=2))
         return
     table = Table("family", "name", "from", "what", "options")
     for row in rows:
         table.add_row(row["family"], row["name"], row["from"], row["summary"], ", ".join(row["options"]))
     Console(soft_wrap=True).print(table)
-    for problem in registry.problems:
+    for problem in problems:
         console.print(f"[yellow]not loaded:[/] {problem}")

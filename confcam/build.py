@@ -5,14 +5,16 @@ from __future__ import annotations
 import os
 import sys
 from dataclasses import replace
+from functools import partial
 
 from confcam.classify.crop import FaceCropper
 from confcam.classify.model import ExpressionModel
 from confcam.classify.registry import ModelRegistry
-from confcam.classify.smoother import ExpressionSmoother
-from confcam.config import PipelineConfig, SinkConfig, SourceConfig, SourceKind, Style
-from confcam.detect.base import FaceDetector
-from confcam.detect.blazeface import BlazeFaceDetector
+from confcam.classify import smoother_registry
+from confcam.classify.base import SmootherContext
+from confcam.config import PipelineConfig, SinkConfig, SourceConfig, WebConfig
+from confcam.detect import build_net
+from confcam.detect.base import CandidateDetector, DetectorContext, FaceDetector
 from confcam.detect.focus import FocusConfig, FocusedDetector
 from confcam.detect.grid import GridConfig, GridDetector
 from confcam.errors import ModelError, SinkError
@@ -22,7 +24,9 @@ from confcam.render import build_annotators as _annotators_for_style
 from confcam.render.base import Annotator
 from confcam.sinks import sink_registry
 from confcam.sinks.base import Sink
-from confcam.sources.base import Source
+from confcam.sources import source_registry
+from confcam.sources.base import Source, SourceContext
+from confcam.sources.webrtc import PeerServer
 from confcam.track.tracker import FaceTracker
 
 
@@ -35,12 +39,13 @@ def build_pipeline(
     model = ExpressionModel(registry.resolve(config.model, "expression").path, threads=config.threads, sessions=sessions)
     detector = build_detector(config.detector, registry, config.focus, sessions, config.grid)
     tracker = FaceTracker(replace(config.tracker, window=model.info.window))
+    smoother = smoother_registry().get(config.smoothing).build({}, SmootherContext(model.info.labels, config.smoother))
     return FacePipeline(
         detector=detector,
         tracker=tracker,
         cropper=FaceCropper(model.info.input_size, model.info.crop),
         model=model,
-        smoother=ExpressionSmoother(model.info.labels, config.smoother),
+        smoother=smoother,
         detect_interval_s=config.detect_interval_s,
         classify_interval_s=config.classify_interval_s,
     )
@@ -53,57 +58,37 @@ def build_detector(
     sessions: SessionPool | None = None,
     grid: GridConfig = GridConfig(),
 ) -> FaceDetector:
-    """One BlazeFace file on whole frames, or 'near+far': the near-range net on the whole frame and on
+    """One detector file on whole frames, or 'near+far': the near-range net on the whole frame and on
     close looks at small faces, the far-range net sweeping tiles for new small faces (FocusedDetector);
-    on a gallery grid, the near-range net on each tile instead (GridDetector)."""
+    on a gallery grid, the near-range net on each tile instead (GridDetector). Each file's arch picks the
+    detector that reads it (confcam.detect.detector_registry)."""
     infos = registry.resolve_all(spec, "detector")
     if len(infos) == 1:
-        return BlazeFaceDetector(infos[0].path, sessions=sessions)
+        return build_net(infos[0].arch, DetectorContext(infos[0].path, sessions=sessions))
     if len(infos) != 2:
         raise ModelError(f"a detector spec names one model or two joined by '+' (near+far), got {spec!r}")
-    near, far = (BlazeFaceDetector(info.path, pooled=True, sessions=sessions) for info in infos)
+    near, far = (build_net(info.arch, DetectorContext(info.path, pooled=True, sessions=sessions)) for info in infos)
+    if not (isinstance(near, CandidateDetector) and isinstance(far, CandidateDetector)):
+        raise ModelError(f"--detector {spec}: near+far needs detectors that report candidates (as BlazeFace does)")
     focused = FocusedDetector(near, far, focus)
     return GridDetector(near, focused, grid) if grid.enabled else focused
 
 
-def build_annotators(style: Style) -> list[Annotator]:
-    return _annotators_for_style(style.value)
+def build_annotators(style: str) -> list[Annotator]:
+    return _annotators_for_style(style)
 
 
 def build_source(config: SourceConfig, window: int = 5) -> Source:
-    """The Source for a config; imports lazily so a missing optional backend only matters when used."""
-    kind = config.kind
-    if kind is SourceKind.sample:
-        from confcam.sources.sample import SampleSource
+    """The Source a config names, from the source registry; `window` is the expression model's."""
+    context = SourceContext(pace=config.pace, window=window, peer_server=partial(_peer_server, config.web))
+    return source_registry().get(config.kind).build(config.options, context)
 
-        return SampleSource(pace=config.pace, loop=config.loop)
-    if kind is SourceKind.file:
-        from confcam.sources.image import NOMINAL_FPS, STILL_SECONDS, ImageSource, is_image_path
 
-        assert config.input is not None, "SourceConfig requires an input for a file source"
-        if is_image_path(config.input):
-            return ImageSource(config.input, repeat=max(window, round(STILL_SECONDS * NOMINAL_FPS)))
-        from confcam.sources.file import FileSource
-
-        return FileSource(config.input, pace=config.pace, loop=config.loop)
-    if kind is SourceKind.screen:
-        from confcam.sources.screen import ScreenSource
-
-        return ScreenSource(monitor=config.monitor, region=config.region)
-    if kind is SourceKind.window:
-        from confcam.sources.window import WindowSource
-
-        assert config.window_title is not None, "SourceConfig requires a title for a window source"
-        return WindowSource(config.window_title)
-    if kind is SourceKind.camera:
-        from confcam.sources.camera import CameraSource
-
-        return CameraSource(config.camera)
-    from confcam.sources.webrtc import WebRtcSource
-
+def _peer_server(web: WebConfig) -> PeerServer:
+    """The web layer's page server, imported only by a run that uses it."""
     from confcam.web.ingest import SinglePeerServer
 
-    return WebRtcSource(SinglePeerServer(config.web))
+    return SinglePeerServer(web)
 
 
 def has_display() -> bool:

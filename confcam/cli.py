@@ -16,16 +16,15 @@ from confcam.config import (
     PracticeOptions,
     SinkConfig,
     SourceConfig,
-    SourceKind,
-    Style,
     WebConfig,
-    parse_region,
     parse_steadiness,
 )
 from confcam.cli_options import with_stage_options
 from confcam.config_file import pipeline_config, reference_markdown
 from confcam.errors import ConfcamError
+from confcam.render import style_registry
 from confcam.sinks import sink_registry
+from confcam.sources import source_registry
 from confcam.signals import StopSignals
 from confcam.train.commands import register as register_training_commands
 
@@ -53,6 +52,8 @@ STEADINESS_HELP = (
     "how long a new label must lead (a clear change shows sooner than a faint one). Example: --steadiness calm"
 )
 STYLE_HELP = "How to mark faces: emoji above the head (default), text label + confidence, coloured ring, or all."
+STYLES = "<" + "|".join(style_registry().names()) + ">"
+"""--style NAME: confcam's styles and any plugin's (confcam.annotators entry points), checked by PipelineConfig."""
 CONFIG_HELP = (
     "TOML file with stage options ([pipeline], [pipeline.tracker], [pipeline.smoother], [pipeline.focus], "
     "[pipeline.grid]; see docs/configuration.md); flags given here win over it."
@@ -71,7 +72,7 @@ TOKEN_HELP = (
 def demo(
     output: Path = typer.Option(Path("confcam-demo.mp4"), "--output", "-o", help="Annotated video to write."),
     model: Optional[str] = typer.Option(None, help=MODEL_HELP),
-    style: Optional[Style] = typer.Option(None, help=STYLE_HELP),
+    style: Optional[str] = typer.Option(None, help=STYLE_HELP, metavar=STYLES),
     show: Optional[bool] = typer.Option(None, "--show/--no-show", help="Open a window (default: when a display exists)."),
     config: Optional[Path] = typer.Option(None, "--config", help=CONFIG_HELP),
 ) -> None:
@@ -88,14 +89,9 @@ def demo(
     )
 )
 @with_stage_options(sink_registry(), "sink", SINK_HELP, into="sink_options")
+@with_stage_options(source_registry(), "source", "Where the faces come from.", into="source_options",
+                    default=SourceConfig.kind)
 def start(
-    source: SourceKind = typer.Option(SourceConfig.kind, help="Where the faces come from."),
-    monitor: int = typer.Option(1, help="Screen source: monitor number (see `confcam devices`)."),
-    region: Optional[str] = typer.Option(None, help="Screen source: capture only X,Y,W,H of the monitor."),
-    window_title: Optional[str] = typer.Option(None, help='Window source: (part of) the window title, e.g. "Zoom Meeting".'),
-    camera: int = typer.Option(0, help="Camera source: device index."),
-    input: Optional[Path] = typer.Option(None, "--input", "-i", help="File source: video to play."),
-    loop: bool = typer.Option(False, help="File/sample source: start again at the end."),
     port: int = typer.Option(WebConfig.port, min=0, max=65535, help="WebRTC source: port of the page that sends the stream."),
     token: Optional[str] = typer.Option(None, help="WebRTC source: " + TOKEN_HELP),
     max_sessions: int = typer.Option(
@@ -104,9 +100,11 @@ def start(
     max_frames: Optional[int] = typer.Option(None, min=1, help="Stop after this many frames."),
     model: Optional[str] = typer.Option(None, help=MODEL_HELP),
     detector: Optional[str] = typer.Option(None, help=DETECTOR_HELP),
-    style: Optional[Style] = typer.Option(None, help=STYLE_HELP),
+    style: Optional[str] = typer.Option(None, help=STYLE_HELP, metavar=STYLES),
     steadiness: Optional[str] = typer.Option(None, help=STEADINESS_HELP),
     config: Optional[Path] = typer.Option(None, "--config", help=CONFIG_HELP),
+    source: str = SourceConfig.kind,
+    source_options: Optional[dict[str, Any]] = None,
     sink: Sequence[str] = (),
     sink_options: Optional[dict[str, Any]] = None,
 ) -> None:
@@ -116,12 +114,7 @@ def start(
     """
     source_config = SourceConfig(
         kind=source,
-        monitor=monitor,
-        region=parse_region(region),
-        window_title=window_title,
-        camera=camera,
-        input=input,
-        loop=loop,
+        options=source_options or {},
         web=_with_token(WebConfig(port=port, max_sessions=max_sessions), token),
     )
     sink_config = SinkConfig(kinds=tuple(sink), options=sink_options or {})
@@ -138,14 +131,9 @@ def start(
         "Keys: 1-8 answer, Space or Enter go on, q or Esc stop. In a browser: confcam web, then the Practice switch."
     )
 )
+@with_stage_options(source_registry(), "source", "Where the faces come from (default: the bundled sample clip).",
+                    into="source_options", default=PracticeOptions.source)
 def practice(
-    source: SourceKind = typer.Option(PracticeOptions.source, help="Where the faces come from (default: the bundled sample clip)."),
-    monitor: int = typer.Option(1, help="Screen source: monitor number (see `confcam devices`)."),
-    region: Optional[str] = typer.Option(None, help="Screen source: capture only X,Y,W,H of the monitor."),
-    window_title: Optional[str] = typer.Option(None, help='Window source: (part of) the window title, e.g. "Zoom Meeting".'),
-    camera: int = typer.Option(0, help="Camera source: device index."),
-    input: Optional[Path] = typer.Option(None, "--input", "-i", help="File source: video to practise on."),
-    loop: bool = typer.Option(False, help="File/sample source: start again at the end."),
     save_progress: Optional[Path] = typer.Option(
         None, help="Keep the per-expression score in this JSON file, added to what earlier sessions saved there "
         "(default: the score is only printed)."
@@ -155,13 +143,12 @@ def practice(
     detector: Optional[str] = typer.Option(None, help=DETECTOR_HELP),
     steadiness: Optional[str] = typer.Option(None, help=STEADINESS_HELP),
     config: Optional[Path] = typer.Option(None, "--config", help=CONFIG_HELP),
+    source: str = PracticeOptions.source,
+    source_options: Optional[dict[str, Any]] = None,
 ) -> None:
     """Learn to read faces: labels hidden, confcam pauses on a clear face and asks what it shows (keys 1-8),
     then shows its own reading with a cue to look for, and a score per expression at the end."""
-    source_config = SourceConfig(
-        kind=source, monitor=monitor, region=parse_region(region), window_title=window_title, camera=camera,
-        input=input, loop=loop,
-    )
+    source_config = SourceConfig(kind=source, options=source_options or {})
     pipeline = _pipeline(config, model=model, detector=detector, steadiness=steadiness)
     actions.practice(source_config, PracticeOptions(source=source, save_progress=save_progress), pipeline, max_frames)
 
@@ -176,7 +163,7 @@ def analyze(
     steadiness: Optional[str] = typer.Option(None, help=STEADINESS_HELP),
     output: Optional[Path] = typer.Option(None, "--output", "-o", help="Also write the labelled video here (every "
                                           "frame, the recording's sound kept): .mp4, .mov or .mkv."),
-    style: Optional[Style] = typer.Option(None, help=STYLE_HELP),
+    style: Optional[str] = typer.Option(None, help=STYLE_HELP, metavar=STYLES),
     plot: Optional[Path] = typer.Option(None, help="Also draw each person's expression over time into this PNG."),
     config: Optional[Path] = typer.Option(None, "--config", help=CONFIG_HELP),
 ) -> None:
@@ -214,7 +201,7 @@ def bench(
     json_out: Optional[Path] = typer.Option(None, "--json", help="Write the report here."),
     model: Optional[str] = typer.Option(None, help=MODEL_HELP),
     detector: Optional[str] = typer.Option(None, help=DETECTOR_HELP),
-    style: Optional[Style] = typer.Option(None, help=STYLE_HELP),
+    style: Optional[str] = typer.Option(None, help=STYLE_HELP, metavar=STYLES),
     config: Optional[Path] = typer.Option(None, "--config", help=CONFIG_HELP),
 ) -> None:
     """Measure the whole live pipeline (decode, detect, track, classify, render) flat out on this machine."""
@@ -236,7 +223,7 @@ def web(
         WebConfig.max_sessions, help="Browsers served at once; each costs a thread and a pipeline."
     ),
     model: Optional[str] = typer.Option(None, help=MODEL_HELP),
-    style: Optional[Style] = typer.Option(None, help=STYLE_HELP),
+    style: Optional[str] = typer.Option(None, help=STYLE_HELP, metavar=STYLES),
     steadiness: Optional[str] = typer.Option(None, help=STEADINESS_HELP),
     config: Optional[Path] = typer.Option(None, "--config", help=CONFIG_HELP),
 ) -> None:
@@ -281,8 +268,10 @@ def options() -> None:
 
 @cli.command(epilog="Example: confcam plugins --json")
 def plugins(as_json: bool = typer.Option(False, "--json", help="Machine-readable output.")) -> None:
-    """The sinks confcam can use, its own and those other installed packages add (entry point group
-    confcam.sinks), with their options; plugins that failed to load are listed with the reason."""
+    """The sources, detectors, smoothers, styles and sinks confcam can use, its own and those other installed
+    packages add (entry point groups confcam.sources, confcam.detectors, confcam.smoothers,
+    confcam.annotators, confcam.sinks), with their options; plugins that failed to load are listed with the
+    reason."""
     actions.plugins(as_json=as_json)
 
 

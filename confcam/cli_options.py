@@ -1,5 +1,5 @@
-"""Command-line options generated from a stage registry, so a plugin's sink gets its flags without cli.py
-changing: the command function receives them gathered into one mapping."""
+"""Command-line options generated from a stage registry, so a plugin's sink or source gets its flags without
+cli.py changing: the command function receives them gathered into one mapping."""
 
 from __future__ import annotations
 
@@ -15,10 +15,11 @@ from confcam.plugins import Registry
 
 
 def with_stage_options(
-    registry: Registry[Any], choice: str, choice_help: str, into: str
+    registry: Registry[Any], choice: str, choice_help: str, into: str, default: str | None = None
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    """Adds `--CHOICE NAME` (repeatable, one of the registry's names) and every entry's options to a Typer
-    command. The command takes `CHOICE: list[str]` and `INTO: dict[str, Any]` (the options by name)."""
+    """Adds `--CHOICE NAME` (one of the registry's names) and every entry's options to a Typer command. With
+    a default, one name is chosen and the command takes `CHOICE: str`; without, the flag is repeatable and it
+    takes `CHOICE: list[str]`. Either way it takes `INTO: dict[str, Any]` (the options by name)."""
     options = registry.options()
 
     def decorate(command: Callable[..., Any]) -> Callable[..., Any]:
@@ -29,8 +30,8 @@ def with_stage_options(
             inspect.Parameter(
                 choice,
                 inspect.Parameter.KEYWORD_ONLY,
-                default=typer.Option([], "--" + choice, help=choice_help),
-                annotation=list[names],
+                default=typer.Option([] if default is None else names(default), "--" + choice, help=choice_help),
+                annotation=list[names] if default is None else names,
             )
         ] + [
             inspect.Parameter(
@@ -48,7 +49,11 @@ def with_stage_options(
         @functools.wraps(command)
         def wrapper(**kwargs: Any) -> Any:
             values = {o.name: kwargs.pop(o.name) for o in options}
-            kwargs[choice] = [getattr(name, "value", name) for name in kwargs.get(choice) or []]
+            chosen = kwargs.get(choice)
+            if default is None:
+                kwargs[choice] = [getattr(name, "value", name) for name in chosen or []]
+            else:
+                kwargs[choice] = getattr(chosen, "value", chosen)
             return command(**kwargs, **{into: values})
 
         del wrapper.__wrapped__

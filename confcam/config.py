@@ -7,33 +7,19 @@ import secrets
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from enum import Enum
 from pathlib import Path
 from typing import Any
 
+from confcam.classify import smoother_registry
 from confcam.classify.smoother import STEADINESS_PRESETS, SmootherConfig
 from confcam.detect.focus import FocusConfig
 from confcam.detect.grid import GridConfig
 from confcam.errors import ConfcamError
 from confcam.practice.quiz import PracticeConfig
+from confcam.render import style_registry
 from confcam.sinks import sink_registry
+from confcam.sources import source_registry
 from confcam.track.tracker import TrackerConfig
-
-
-class SourceKind(str, Enum):
-    screen = "screen"
-    window = "window"
-    camera = "camera"
-    file = "file"
-    sample = "sample"
-    webrtc = "webrtc"
-
-
-class Style(str, Enum):
-    emoji = "emoji"
-    text = "text"
-    ring = "ring"
-    all = "all"
 
 
 _TOKEN = re.compile(r"[A-Za-z0-9._~-]{16,}")
@@ -72,24 +58,23 @@ class WebConfig:
 
 @dataclass(frozen=True)
 class SourceConfig:
-    kind: SourceKind = SourceKind.screen
+    """Which source (a name from the source registry, plugins included) and its options by name."""
+
+    kind: str = "screen"
     """What `confcam start` captures unless told otherwise: the screen, where the meeting is."""
-    monitor: int = 1
-    region: tuple[int, int, int, int] | None = None
-    window_title: str | None = None
-    camera: int = 0
-    input: Path | None = None
-    loop: bool = False
+    options: Mapping[str, Any] = field(default_factory=dict)
+    """Option values by name (e.g. input, monitor, region); what each source takes is in its registry entry."""
     pace: bool = True
     """Play files at their own frame rate (live use); analysis turns this off to run flat out."""
     web: WebConfig = field(default_factory=lambda: WebConfig())
     """WebRTC source: where its page listens and the token a peer must present."""
 
     def __post_init__(self) -> None:
-        if self.kind is SourceKind.file and self.input is None:
-            raise ConfcamError("--source file needs --input PATH")
-        if self.kind is SourceKind.window and not self.window_title:
-            raise ConfcamError('--source window needs --window-title TEXT (e.g. --window-title "Zoom Meeting")')
+        source_registry().checked(self.kind, self.options)
+
+    def input_files(self) -> dict[str, Path]:
+        """The files the source will read, by the flag that named each."""
+        return source_registry().files((self.kind,), self.options, output=False)
 
 
 @dataclass(frozen=True)
@@ -102,23 +87,14 @@ class SinkConfig:
     """Option values by name (e.g. output, events, device); what each sink takes is in its registry entry."""
 
     def __post_init__(self) -> None:
-        registry = sink_registry()
         for kind in self.kinds:
-            missing = registry.get(kind).missing(self.options)
-            if missing:
-                raise ConfcamError(f"--sink {kind} needs {missing[0].required}")
+            sink_registry().checked(kind, self.options)
         if "none" in self.kinds and len(self.kinds) > 1:
             raise ConfcamError("--sink none cannot be combined with other sinks")
 
     def output_files(self) -> dict[str, Path]:
         """The files the chosen sinks will write, by the flag that named each."""
-        entries = [sink_registry().get(kind) for kind in self.kinds]
-        return {
-            option.cli_flags[0]: Path(self.options[option.name])
-            for entry in entries
-            for option in entry.options
-            if option.writes_file and self.options.get(option.name) is not None
-        }
+        return sink_registry().files(self.kinds, self.options, output=True)
 
 
 @dataclass(frozen=True)
@@ -127,8 +103,9 @@ class PipelineConfig:
     """Expression model name or path; None means the registry's default."""
     detector: str | None = None
     """Detector model name or path, or 'near+far' for a FocusedDetector; None means the registry's default."""
-    style: Style = Style.emoji
-    """How faces are marked: an emoji above the head, a text label with its confidence, a coloured ring, or all."""
+    style: str = "emoji"
+    """How faces are marked: emoji (above the head), text (a label with its confidence), ring (coloured), all
+    of them, or a plugin's style (`confcam plugins`)."""
     threads: int = 1
     """onnxruntime threads for the expression model; 1 measured fastest for batches of up to 9 faces on 2 cores."""
     focus: FocusConfig = field(default_factory=FocusConfig)
@@ -142,32 +119,25 @@ class PipelineConfig:
     grid: GridConfig = field(default_factory=GridConfig)
     """Gallery grids: per-tile detection (with the near+far detector, the default)."""
     tracker: TrackerConfig = field(default_factory=TrackerConfig)
+    smoothing: str = "evidence"
+    """Which smoother turns each face's readings into the label shown: evidence, or a plugin's (`confcam
+    plugins`); [pipeline.smoother] sets its time constants."""
     smoother: SmootherConfig = field(default_factory=SmootherConfig)
+
+    def __post_init__(self) -> None:
+        style_registry().get(self.style)
+        smoother_registry().get(self.smoothing)
 
 
 @dataclass(frozen=True)
 class PracticeOptions:
     """`confcam practice`: where the faces come from and where progress is kept (nowhere unless asked)."""
 
-    source: SourceKind = SourceKind.sample
+    source: str = "sample"
     """With no --source, the bundled sample clip: practice should work the first time, with no call going on."""
     save_progress: Path | None = None
     """The per-expression score file; it accumulates over sessions. None keeps the score in memory only."""
     quiz: PracticeConfig = field(default_factory=PracticeConfig)
-
-
-def parse_region(text: str | None) -> tuple[int, int, int, int] | None:
-    """'X,Y,W,H' -> a tuple; a one-line error for anything else."""
-    if text is None:
-        return None
-    parts = text.split(",")
-    try:
-        x, y, w, h = (int(p) for p in parts)
-    except ValueError:
-        raise ConfcamError(f"--region must be X,Y,W,H in pixels (got {text!r})") from None
-    if w <= 0 or h <= 0 or x < 0 or y < 0:
-        raise ConfcamError(f"--region needs x, y >= 0 and width, height > 0 (got {text!r})")
-    return x, y, w, h
 
 
 MAX_STEADINESS_S = 10.0

@@ -1,6 +1,6 @@
 """Registries of named stage factories, filled by confcam's own modules and by other packages' entry points.
 
-A stage family (sinks, sources, ...) keeps one Registry. Each Entry names a factory and the typed options it
+A stage family (sinks, sources, detectors) keeps one Registry. Each Entry names a factory and the typed options it
 takes, so the command line, the config checks and `confcam plugins` are all read from the same table:
 adding a stage is one new module with an `ENTRY`, and a third-party package adds one through an entry
 point (`[project.entry-points."confcam.sinks"] name = "package.module:ENTRY"`), as pytest plugins do.
@@ -38,7 +38,12 @@ class Option:
     """When set, the stage cannot run without it; the text is what to type, e.g. '--output PATH.mp4'."""
     writes_file: bool = False
     """The path is an output: checked against the inputs so a run never overwrites what it reads."""
+    reads_file: bool = False
+    """The path is an input: no output of the run may name it."""
     default: Any = None
+    parse: Callable[[Any], Any] | None = None
+    """Turns the command-line value into what the factory takes (e.g. 'X,Y,W,H' into a tuple); raises a
+    ConfcamError naming the flag for a value it cannot read."""
 
     def __post_init__(self) -> None:
         if not self.name.isidentifier():
@@ -53,7 +58,10 @@ class Option:
 
 @dataclass(frozen=True)
 class Entry(Generic[T]):
-    """A named way to build one stage: `factory(**options)`."""
+    """A named way to build one stage: `factory(*context, **options)`.
+
+    The context is what the run mode, not the user, decides (a source's pacing, a detector's model file);
+    each family documents the one object its factories take first, and sinks take none."""
 
     name: str
     summary: str
@@ -65,8 +73,17 @@ class Entry(Generic[T]):
     def missing(self, values: Mapping[str, Any]) -> list[Option]:
         return [o for o in self.options if o.required and values.get(o.name) is None]
 
-    def build(self, values: Mapping[str, Any]) -> T:
-        return self.factory(**{o.name: values.get(o.name, o.default) for o in self.options})
+    def values(self, given: Mapping[str, Any]) -> dict[str, Any]:
+        """This entry's options from `given` (defaults for the rest), each parsed; a bad value raises."""
+        chosen = {o.name: given.get(o.name, o.default) for o in self.options}
+        return {o.name: _parsed(o, chosen[o.name]) for o in self.options}
+
+    def build(self, values: Mapping[str, Any], *context: Any) -> T:
+        return self.factory(*context, **self.values(values))
+
+
+def _parsed(option: Option, value: Any) -> Any:
+    return option.parse(value) if option.parse is not None and value is not None else value
 
 
 @dataclass
@@ -74,7 +91,9 @@ class Registry(Generic[T]):
     """The entries of one stage family, by name, in the order they were added."""
 
     family: str
-    """Singular noun for messages: 'sink', 'source'."""
+    """Singular noun for messages and the command-line flag: 'sink', 'source'."""
+    group: str = ""
+    """The entry-point group other packages add entries through, e.g. 'confcam.sinks'."""
     entries: dict[str, Entry[T]] = field(default_factory=dict)
     problems: list[str] = field(default_factory=list)
     """Plugins that could not be loaded, one line each (shown by `confcam plugins`, never fatal)."""
@@ -91,10 +110,36 @@ class Registry(Generic[T]):
                 raise ConfcamError(f"{self.family} {entry.name!r}: option {option.name!r} clashes with another {self.family}'s")
         self.entries[entry.name] = entry
 
+    @classmethod
+    def load(cls, family: str, package: ModuleType, group: str) -> Registry[T]:
+        """A family's registry: confcam's own modules in `package`, then other packages' `group` entry points."""
+        registry: Registry[T] = cls(family, group=group)
+        registry.add_modules(package)
+        registry.add_entry_points(registry.group)
+        return registry
+
     def get(self, name: str) -> Entry[T]:
         if name not in self.entries:
             raise ConfcamError(f"unknown {self.family} {name!r}; known: {', '.join(self.entries)}")
         return self.entries[name]
+
+    def checked(self, name: str, values: Mapping[str, Any]) -> Entry[T]:
+        """The entry `--FAMILY NAME` chose, once its required options are given and every value parses."""
+        entry = self.get(name)
+        missing = entry.missing(values)
+        if missing:
+            raise ConfcamError(f"--{self.family} {name} needs {missing[0].required}")
+        entry.values(values)
+        return entry
+
+    def files(self, names: Iterable[str], values: Mapping[str, Any], output: bool) -> dict[str, Path]:
+        """The files the chosen entries' options name, by flag: outputs (writes_file) or inputs (reads_file)."""
+        return {
+            option.cli_flags[0]: Path(values[option.name])
+            for entry in (self.get(name) for name in names)
+            for option in entry.options
+            if (option.writes_file if output else option.reads_file) and values.get(option.name) is not None
+        }
 
     def names(self) -> list[str]:
         return list(self.entries)
@@ -108,12 +153,13 @@ class Registry(Generic[T]):
         return list(seen.values())
 
     def add_modules(self, package: ModuleType) -> None:
-        """confcam's own stages: every module of `package` that defines ENTRY."""
+        """confcam's own stages: every module of `package` that defines ENTRY (or ENTRIES, for a module
+        whose one class reads several model archs)."""
         for info in sorted(pkgutil.iter_modules(package.__path__), key=lambda i: i.name):
             module = importlib.import_module(f"{package.__name__}.{info.name}")
             entry = getattr(module, "ENTRY", None)
-            if entry is not None:
-                self.add(entry)
+            for each in getattr(module, "ENTRIES", ()) + ((entry,) if entry is not None else ()):
+                self.add(each)
 
     def add_entry_points(self, group: str, found: Iterable[Any] | None = None) -> None:
         """Other packages' stages, from their `group` entry points; a broken one is noted, not fatal."""

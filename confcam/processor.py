@@ -126,13 +126,14 @@ class FrameProcessor:
     def class_names(self) -> tuple[str, ...]:
         return self.pipeline.class_names
 
-    def process(self, frame: Frame) -> tuple[Result, dict[str, float]]:
-        """The frame's Result and what each stage cost (ms): the pipeline's stages, `render` and `total`."""
+    def process(self, frame: Frame, draw: bool | None = None) -> tuple[Result, dict[str, float]]:
+        """The frame's Result and what each stage cost (ms): the pipeline's stages, `render` and `total`.
+        draw: for this frame only (a web client in practice mode hides the labels); None: `self.draw`."""
         started = time.perf_counter()
         faces = self.pipeline.process(frame)
         analysed = time.perf_counter()
         image = frame.image
-        if self.draw and self.annotators:
+        if (self.draw if draw is None else draw) and self.annotators:
             image = image.copy()
             for annotator in self.annotators:
                 image = annotator.annotate(image, faces, self.class_names)

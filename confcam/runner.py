@@ -27,7 +27,6 @@ class Runner:
         annotators: Sequence[Annotator],
         sinks: Sequence[Sink],
         max_frames: int | None = None,
-        on_frame: Callable[[Result], None] | None = None,
         read_timeout_s: float = 10.0,
         draw: bool | None = None,
         warmup: int = 0,
@@ -37,7 +36,6 @@ class Runner:
         self.source = source
         self.sinks = list(sinks)
         self.max_frames = max_frames
-        self.on_frame = on_frame
         self.read_timeout_s = read_timeout_s
         self.stats = RunStats()
         self.warmup = warmup
@@ -50,12 +48,14 @@ class Runner:
     def pipeline(self) -> FacePipeline:
         return self.processor.pipeline
 
-    def run(self, on_started: Callable[[], None] | None = None) -> RunStats:
+    def run(
+        self, on_started: Callable[[], None] | None = None, on_frame: Callable[[Result], None] | None = None
+    ) -> RunStats:
         """Sinks are closed with success=False on any error, so no output is left half-written.
 
         A stop (Ctrl+C, SIGTERM, SIGHUP) finishes the outputs, as does a live source that goes away
         mid-run. on_started runs once the source and sinks are open, so nothing is announced for a
-        run that cannot start."""
+        run that cannot start; on_frame gets each frame's Result after the sinks (progress, probes)."""
         try:
             with ExitStack() as stack:
                 stack.enter_context(self.source)
@@ -68,7 +68,7 @@ class Runner:
                     on_started()
                 self._start_clocks()
                 try:
-                    self._loop(read)
+                    self._loop(read, on_frame)
                 finally:
                     self.stats.elapsed_s = time.perf_counter() - self._started
                     self.stats.cpu_s = time.process_time() - self._cpu_started
@@ -76,7 +76,7 @@ class Runner:
             self.stats.interrupted = stop if isinstance(stop, StopRequested) else StopRequested()
         return self.stats
 
-    def _loop(self, read: Callable[[], Frame | None]) -> None:
+    def _loop(self, read: Callable[[], Frame | None], on_frame: Callable[[Result], None] | None) -> None:
         while not self._done():
             asked = time.perf_counter()
             try:
@@ -89,7 +89,7 @@ class Runner:
             if frame is None:
                 self.stats.source_ended = self.source.end_reason
                 return
-            self._step(frame, capture_ms=(time.perf_counter() - asked) * 1000)
+            self._step(frame, (time.perf_counter() - asked) * 1000, on_frame)
 
     def _reader(self, stack: ExitStack) -> Callable[[], Frame | None]:
         """Live sources are read on their own thread so the pipeline always takes the newest frame."""
@@ -114,7 +114,7 @@ class Runner:
         self._started = time.perf_counter()
         self._cpu_started = time.process_time()
 
-    def _step(self, frame: Frame, capture_ms: float) -> None:
+    def _step(self, frame: Frame, capture_ms: float, on_frame: Callable[[Result], None] | None) -> None:
         result, stage_ms = self.processor.process(frame)
         t1 = time.perf_counter()
         for sink in self.sinks:
@@ -125,5 +125,5 @@ class Runner:
             self.stats.record(result, {**stage_ms, "capture": capture_ms, "sink": (t2 - t1) * 1000}, finished=t2)
         elif self._seen == self.warmup:
             self._start_clocks()
-        if self.on_frame is not None:
-            self.on_frame(result)
+        if on_frame is not None:
+            on_frame(result)

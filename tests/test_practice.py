@@ -18,7 +18,7 @@ import pytest
 
 from confcam.build import build_pipeline, build_source
 from confcam.cli import main
-from confcam.config import PipelineConfig, SourceConfig, SourceKind
+from confcam.config import PipelineConfig, SourceConfig
 from confcam.errors import ConfcamError
 from confcam.practice.cues import CUES, cue_line
 from confcam.practice.overlay import PracticeCaption, PracticeMarks, question_lines, reveal_lines
@@ -55,7 +55,7 @@ def runs() -> dict[str, list[Seen]]:
     for name in CLIPS:
         pipeline.reset()
         seen = []
-        with build_source(SourceConfig(kind=SourceKind.file, input=clip_path(name), pace=False)) as source:
+        with build_source(SourceConfig(kind="file", options={"input": clip_path(name)}, pace=False)) as source:
             while (frame := source.read()) is not None:
                 faces = pipeline.process(frame)
                 keep = name == "sample" and frame.index < KEPT_PICTURES
@@ -357,7 +357,7 @@ def test_practice_on_a_meeting_window_captured_live(xvfb: str, tmp_path: Path, m
 
     monkeypatch.setenv("DISPLAY", xvfb)
     frames = []
-    with build_source(SourceConfig(kind=SourceKind.sample, pace=False)) as clip:
+    with build_source(SourceConfig(kind="sample", pace=False)) as clip:
         while (frame := clip.read()) is not None and frame.index < 160:
             if frame.index >= 60 and frame.index % 10 == 0:
                 frames.append(frame.image)

@@ -89,8 +89,8 @@ def test_the_runner_and_a_web_client_see_the_same_faces_on_the_same_frames():
     seen: list[Result] = []
     config = PipelineConfig()
     runner = Runner(FileSource(video(CLIP)), build_pipeline(config), build_annotators(config.style), [NullSink()],
-                    max_frames=30, on_frame=seen.append)
-    stats = runner.run()
+                    max_frames=30)
+    stats = runner.run(on_frame=seen.append)
     assert stats.frames == 30 and stats.median_stage_ms()["detect"] > 0
     analyser = FrameAnalyser(lambda: FrameProcessor(build_pipeline(config), build_annotators(config.style)), seen[0].class_names)
     for frame, ran in zip(frames, seen):

@@ -10,7 +10,7 @@ import pytest
 
 from confcam.errors import ConfcamError
 from confcam.paths import overlays_dir
-from confcam.render import STYLES, build_annotators, compose
+from confcam.render import build_annotators, compose, style_registry
 from confcam.render.colors import LABEL_COLORS
 from confcam.render.emoji import EmojiAnnotator
 from confcam.render.layout import EmojiLayout, feature_zone, overlap, square_rect
@@ -25,6 +25,7 @@ ARTIFACTS = REPO / "test-artifacts"
 
 CLASS_NAMES = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
 ALL_LABELS = CLASS_NAMES + (UNCERTAIN,)
+STYLES = style_registry().names()
 # Measured by eye on frame 0 of WolfgangLanger_Pexels.mp4 (640x360): brows to chin, cheek to cheek.
 FACE_BOX = (335.0, 110.0, 540.0, 345.0)
 

@@ -7,6 +7,7 @@ ExpressionSmoother), so each can be replaced, or faked in a test, without subcla
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
@@ -16,6 +17,16 @@ from confcam.types import Detections
 if TYPE_CHECKING:
     from confcam.classify.model import ModelInfo
     from confcam.classify.smoother import SmootherConfig
+
+
+@dataclass(frozen=True)
+class SmootherContext:
+    """What a smoother factory takes first: the classes it smooths and the steadiness asked for."""
+
+    class_names: tuple[str, ...]
+    """The expression model's labels, in its output order."""
+    config: SmootherConfig
+    """--steadiness and [pipeline.smoother]: its time constants."""
 
 
 class Cropper(Protocol):

@@ -30,6 +30,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from confcam.classify.base import SmootherContext
+from confcam.plugins import Entry
 from confcam.types import UNCERTAIN
 
 STEADINESS_PRESETS: dict[str, float] = {"calm": 1.2, "balanced": 0.6, "quick": 0.3}
@@ -178,3 +180,13 @@ class ExpressionSmoother:
 
     def reset(self) -> None:
         self._states.clear()
+
+
+def _evidence(context: SmootherContext) -> ExpressionSmoother:
+    return ExpressionSmoother(context.class_names, context.config)
+
+
+ENTRY = Entry(
+    "evidence", "An exponential average and a change detector: steady labels that still follow clear changes.",
+    _evidence,
+)

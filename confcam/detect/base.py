@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import TYPE_CHECKING, Protocol
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 import numpy as np
 
+from confcam.onnx_session import SessionPool
 from confcam.types import Detections
 
 if TYPE_CHECKING:
@@ -22,6 +25,19 @@ class FaceDetector(ABC):
         """Forget what earlier frames showed (detectors that look where faces were keep state)."""
 
 
+@dataclass(frozen=True)
+class DetectorContext:
+    """What building one detector net takes; every detector factory takes it first. Which factory is
+    chosen by the model file's `confcam.arch`, so a new detector is a module with an ENTRY per arch."""
+
+    model: Path
+    pooled: bool = False
+    """Runs beside another net (near+far): the stricter threshold meant for pooled candidates."""
+    sessions: SessionPool | None = None
+    """Share onnxruntime sessions with other pipelines (one per web client)."""
+
+
+@runtime_checkable
 class CandidateDetector(Protocol):
     """A detector that can look at chosen parts of a frame and return its candidates before NMS.
 

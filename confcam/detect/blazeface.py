@@ -14,11 +14,12 @@ from typing import cast
 import cv2
 import numpy as np
 
-from confcam.detect.base import FaceDetector
+from confcam.detect.base import DetectorContext, FaceDetector
 from confcam.errors import ModelError
 from confcam.geometry import iou_matrix
 from confcam.onnx_session import SessionPool, open_session
 from confcam.paths import models_dir
+from confcam.plugins import Entry
 from confcam.types import LANDMARK_NAMES, Detections
 
 VARIANT_NAMES = ("short", "full")
@@ -344,3 +345,11 @@ class MultiRangeDetector(FaceDetector):
 
     def candidates(self, image: np.ndarray) -> RawFaces:
         return RawFaces.concat([d.candidates(image) for d in self.detectors])
+
+
+def _blazeface(context: DetectorContext) -> BlazeFaceDetector:
+    return BlazeFaceDetector(context.model, pooled=context.pooled, sessions=context.sessions)
+
+
+ENTRIES = tuple(Entry(arch, "MediaPipe's BlazeFace, run by onnxruntime.", _blazeface) for arch in VARIANTS)
+"""One entry per BlazeFace model arch (short- and full-range)."""

@@ -3,10 +3,23 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from confcam.types import Detections
+
+if TYPE_CHECKING:
+    from confcam.render.sprites import EmojiSprites
+
+
+@dataclass(frozen=True)
+class AnnotatorContext:
+    """What a style's factory takes first: the parts its caller may share between several annotators."""
+
+    sprites: EmojiSprites | None = None
+    """Emoji pictures already loaded (None: each annotator loads its own)."""
 
 
 class Annotator(ABC):

@@ -1,18 +1,27 @@
-"""Styles: which annotators draw, in which order, chosen by --style."""
+"""Styles: which annotator draws, chosen by --style from the style registry."""
 
 from __future__ import annotations
 
+from functools import cache
+
 import numpy as np
 
-from confcam.errors import ConfcamError
-from confcam.render.base import Annotator
+from confcam.plugins import Entry, Registry
+from confcam.render.base import Annotator, AnnotatorContext
 from confcam.render.emoji import EmojiAnnotator
 from confcam.render.ring import RingAnnotator
 from confcam.render.sprites import EmojiSprites
 from confcam.render.text import LabelAnnotator
 from confcam.types import Detections
 
-STYLES = ("emoji", "text", "ring", "all")
+
+@cache
+def style_registry() -> Registry[Annotator]:
+    """The styles: confcam's (each module of confcam.render with an ENTRY) and those other packages add
+    through entry points; each factory takes an AnnotatorContext."""
+    import confcam.render as package
+
+    return Registry.load("style", package, "confcam.annotators")
 
 
 class ComposedAnnotator(Annotator):
@@ -29,18 +38,18 @@ class ComposedAnnotator(Annotator):
         return image
 
 
+def _all(context: AnnotatorContext) -> ComposedAnnotator:
+    """The text goes below the face so it does not hide the emoji, and the ring is drawn first so the emoji
+    and text stay on top of it."""
+    return ComposedAnnotator([RingAnnotator(), EmojiAnnotator(context.sprites), LabelAnnotator("bottom")])
+
+
+ENTRY = Entry("all", "Ring, emoji and the label below the face, together.", _all)
+
+
 def build_annotators(style: str, sprites: EmojiSprites | None = None) -> list[Annotator]:
-    """The annotators of a --style, in drawing order; in 'all' the text goes below the face so it does
-    not hide the emoji, and the ring is drawn first so the emoji and text stay on top of it."""
-    if style == "emoji":
-        return [EmojiAnnotator(sprites)]
-    if style == "text":
-        return [LabelAnnotator("top")]
-    if style == "ring":
-        return [RingAnnotator()]
-    if style == "all":
-        return [RingAnnotator(), EmojiAnnotator(sprites), LabelAnnotator("bottom")]
-    raise ConfcamError(f"unknown style {style!r}: choose one of {', '.join(STYLES)}")
+    """The --style's annotator, as the list of annotators FrameProcessor draws in order."""
+    return [style_registry().get(style).build({}, AnnotatorContext(sprites))]
 
 
 def compose(style: str, sprites: EmojiSprites | None = None) -> ComposedAnnotator:

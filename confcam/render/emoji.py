@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 
 from confcam.errors import ConfcamError
-from confcam.render.base import Annotator
+from confcam.plugins import Entry
+from confcam.render.base import Annotator, AnnotatorContext
 from confcam.render.labels import face_labels
 from confcam.render.layout import EmojiLayout, clamp_square
 from confcam.render.sprites import EmojiSprites, blend
@@ -39,3 +40,10 @@ class EmojiAnnotator(Annotator):
             opacity = 1.0 if ages is None or self.fade_s <= 0 else min(max(float(ages[row]) / self.fade_s, 0.0), 1.0)
             blend(image, sprite, x, y, opacity)
         return image
+
+
+def _emoji(context: AnnotatorContext) -> EmojiAnnotator:
+    return EmojiAnnotator(context.sprites)
+
+
+ENTRY = Entry("emoji", "An emoji above each head (the default).", _emoji)

@@ -5,7 +5,8 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from confcam.render.base import Annotator
+from confcam.plugins import Entry
+from confcam.render.base import Annotator, AnnotatorContext
 from confcam.render.colors import color_for
 from confcam.render.labels import face_labels
 from confcam.types import Detections
@@ -29,3 +30,10 @@ class RingAnnotator(Annotator):
             line = max(2, int(round(self.thickness * (x2 - x1))))
             cv2.ellipse(image, centre, axes, 0, 0, 360, color_for(label), line, cv2.LINE_8)
         return image
+
+
+def _ring(context: AnnotatorContext) -> RingAnnotator:
+    return RingAnnotator()
+
+
+ENTRY = Entry("ring", "A ring around each face in its label's colour.", _ring)

@@ -5,7 +5,8 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from confcam.render.base import Annotator
+from confcam.plugins import Entry
+from confcam.render.base import Annotator, AnnotatorContext
 from confcam.render.colors import color_for, text_color_on
 from confcam.render.labels import face_confidences, face_labels
 from confcam.types import UNCERTAIN, Detections
@@ -87,3 +88,10 @@ class LabelAnnotator(Annotator):
                 cv2.LINE_AA,
             )
         return image
+
+
+def _text(context: AnnotatorContext) -> LabelAnnotator:
+    return LabelAnnotator("top")
+
+
+ENTRY = Entry("text", "Each face's label and confidence above it.", _text)

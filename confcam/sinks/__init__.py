@@ -7,15 +7,10 @@ from functools import cache
 from confcam.plugins import Registry
 from confcam.sinks.base import Sink
 
-ENTRY_POINT_GROUP = "confcam.sinks"
-
 
 @cache
 def sink_registry() -> Registry[Sink]:
     """confcam's sinks (each module here with an ENTRY) and those other packages add through entry points."""
     import confcam.sinks as package
 
-    registry: Registry[Sink] = Registry("sink")
-    registry.add_modules(package)
-    registry.add_entry_points(ENTRY_POINT_GROUP)
-    return registry
+    return Registry.load("sink", package, "confcam.sinks")

@@ -4,11 +4,29 @@ from __future__ import annotations
 
 import time
 from abc import ABC, abstractmethod
+from collections.abc import Callable
+from dataclasses import dataclass
 from types import TracebackType
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from confcam.types import Frame
+
+if TYPE_CHECKING:
+    from confcam.sources.webrtc import PeerServer
+
+
+@dataclass(frozen=True)
+class SourceContext:
+    """What the run mode, not the user, decides about a source; every source factory takes it first."""
+
+    pace: bool = True
+    """Play recordings at their own frame rate (live use); analysis runs them flat out."""
+    window: int = 5
+    """Frames the expression model reads at once: a photo is repeated at least this often."""
+    peer_server: Callable[[], PeerServer] | None = None
+    """The page server a browser sends its video to; only the run modes that have the web layer give one."""
 
 
 class Source(ABC):

@@ -15,7 +15,8 @@ from typing import Any
 import cv2
 
 from confcam.errors import SourceError
-from confcam.sources.base import LiveClock, Source
+from confcam.plugins import Entry, Option
+from confcam.sources.base import LiveClock, Source, SourceContext
 from confcam.types import Frame
 
 DEFAULT_FPS = 30.0
@@ -138,3 +139,11 @@ def _cameras_hint() -> str:
         listed = ", ".join(f"{c['index']} ({c['name']})" for c in cameras)
         return f"cameras present: {listed}; `confcam devices` lists them"
     return "not connected, or in use by another program; `confcam devices` lists the cameras"
+
+
+def _camera(context: SourceContext, camera: int) -> CameraSource:
+    return CameraSource(camera)
+
+
+ENTRY = Entry("camera", "A camera attached to this machine.", _camera,
+              (Option("camera", int, "Camera source: device index.", default=0),))

@@ -18,7 +18,9 @@ import numpy as np
 
 from confcam.errors import SourceError
 from confcam.fileio import check_input_file
-from confcam.sources.base import Source
+from confcam.plugins import Entry, Option
+from confcam.sources.base import Source, SourceContext
+from confcam.sources.image import NOMINAL_FPS, STILL_SECONDS, ImageSource, is_image_path
 from confcam.types import Frame
 
 DEFAULT_FPS = 30.0
@@ -179,3 +181,27 @@ def _to_bgr(decoded: av.VideoFrame) -> np.ndarray:
     if turns:
         image = np.ascontiguousarray(np.rot90(image, k=turns))
     return image
+
+
+def _file(context: SourceContext, input: Path, loop: bool) -> Source:
+    """A video, or a photo shown as a still clip at least as long as the model's window."""
+    if is_image_path(input):
+        return ImageSource(input, repeat=max(context.window, round(STILL_SECONDS * NOMINAL_FPS)))
+    return FileSource(input, pace=context.pace, loop=loop)
+
+
+LOOP = Option(
+    "loop", bool, "File/sample source: start again at the end.", flags=("--loop/--no-loop",), default=False
+)
+"""Shared with the sample source: one flag for both."""
+
+ENTRY = Entry(
+    "file",
+    "A recording (a video) or a photo.",
+    _file,
+    (
+        Option("input", Path, "File source: video to play.", flags=("--input", "-i"), required="--input PATH",
+               reads_file=True),
+        LOOP,
+    ),
+)

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from confcam.errors import SourceError
 from confcam.paths import sample_clip
-from confcam.sources.file import FileSource
+from confcam.plugins import Entry
+from confcam.sources.base import SourceContext
+from confcam.sources.file import LOOP, FileSource
 
 
 class SampleSource(FileSource):
@@ -18,3 +20,10 @@ class SampleSource(FileSource):
         if not self.path.is_file():
             raise SourceError(f"the bundled sample clip is missing ({self.path}); reinstall confcam")
         super().open()
+
+
+def _sample(context: SourceContext, loop: bool) -> SampleSource:
+    return SampleSource(pace=context.pace, loop=loop)
+
+
+ENTRY = Entry("sample", "The bundled sample clip: try confcam with no camera and no call.", _sample, (LOOP,))

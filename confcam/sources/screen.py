@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 
-from confcam.errors import SourceError
-from confcam.sources.base import LiveClock, Source
+from confcam.errors import ConfcamError, SourceError
+from confcam.plugins import Entry, Option
+from confcam.sources.base import LiveClock, Source, SourceContext
 from confcam.displays import ScreenGrabber
 from confcam.sources.capture import FramePacer
 from confcam.types import Frame
@@ -79,3 +80,32 @@ class ScreenSource(Source):
                 "x,y must be >= 0, w,h > 0 and x+w, y+h within the monitor"
             )
         return (mon["left"] + x, mon["top"] + y, w, h)
+
+
+def parse_region(text: str | None) -> tuple[int, int, int, int] | None:
+    """'X,Y,W,H' -> a tuple; a one-line error for anything else."""
+    if text is None:
+        return None
+    parts = text.split(",")
+    try:
+        x, y, w, h = (int(p) for p in parts)
+    except ValueError:
+        raise ConfcamError(f"--region must be X,Y,W,H in pixels (got {text!r})") from None
+    if w <= 0 or h <= 0 or x < 0 or y < 0:
+        raise ConfcamError(f"--region needs x, y >= 0 and width, height > 0 (got {text!r})")
+    return x, y, w, h
+
+
+def _screen(context: SourceContext, monitor: int, region: tuple[int, int, int, int] | None) -> ScreenSource:
+    return ScreenSource(monitor=monitor, region=region)
+
+
+ENTRY = Entry(
+    "screen",
+    "A monitor, or a part of it: where the meeting is.",
+    _screen,
+    (
+        Option("monitor", int, "Screen source: monitor number (see `confcam devices`).", default=1),
+        Option("region", str, "Screen source: capture only X,Y,W,H of the monitor.", parse=parse_region),
+    ),
+)

@@ -16,8 +16,9 @@ from typing import Protocol
 import av
 
 from confcam.errors import ConfcamError, SourceError
+from confcam.plugins import Entry
 from confcam.slots import NewestSlot
-from confcam.sources.base import Source
+from confcam.sources.base import Source, SourceContext
 from confcam.types import Frame
 
 
@@ -149,3 +150,12 @@ class WebRtcSource(Source):
         frame = Frame(image=image, index=self._index, timestamp=received_at - self._opened_at, captured_at=received_at)
         self._index += 1
         return frame
+
+
+def _webrtc(context: SourceContext) -> WebRtcSource:
+    if context.peer_server is None:
+        raise ConfcamError("--source webrtc needs the web page server, which this command does not run")
+    return WebRtcSource(context.peer_server())
+
+
+ENTRY = Entry("webrtc", "A browser's camera or shared tab, sent to confcam's page (--port, --token).", _webrtc)

@@ -44,7 +44,8 @@ import numpy as np
 
 from confcam.errors import SourceError
 from confcam.imaging import letterbox
-from confcam.sources.base import LiveClock, Source
+from confcam.plugins import Entry, Option
+from confcam.sources.base import LiveClock, Source, SourceContext
 from confcam.displays import ScreenGrabber, require_display
 from confcam.sources.capture import FramePacer
 from confcam.types import Frame
@@ -459,3 +460,20 @@ def _some_titles(windows: list[WindowInfo], limit: int = 6) -> str:
     shown = ", ".join(f'"{t}"' for t in titles[:limit])
     more = f" and {len(titles) - limit} more" if len(titles) > limit else ""
     return f"open windows: {shown}{more}; `confcam devices` lists them"
+
+
+def _window(context: SourceContext, window_title: str) -> WindowSource:
+    return WindowSource(window_title)
+
+
+ENTRY = Entry(
+    "window",
+    "One application's window, found by its title, wherever it moves.",
+    _window,
+    (
+        Option(
+            "window_title", str, 'Window source: (part of) the window title, e.g. "Zoom Meeting".',
+            required='--window-title TEXT (e.g. --window-title "Zoom Meeting")',
+        ),
+    ),
+)

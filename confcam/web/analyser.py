@@ -80,9 +80,8 @@ class FrameAnalyser:
         if wanted is not None and wanted != self.pipeline.smoother.config:
             self.pipeline.smoother.config = wanted
         refused = self.practice.prepare()
-        self.processor.draw = not self.practice.on
         frame = Frame(image=video.to_ndarray(format="bgr24"), index=index, timestamp=t)
-        result, stage_ms = self.processor.process(frame)
+        result, stage_ms = self.processor.process(frame, draw=not self.practice.on)
         image, shown, practice = result.image, result.faces, None
         if self.practice.on:
             image, practice = self.practice.step(frame.image, result.faces, t, refused)
