@@ -31,12 +31,17 @@ def overlap(a: Rect, b: Rect) -> float:
     return max(w, 0.0) * max(h, 0.0)
 
 
-def shared_area(rects: np.ndarray, others: np.ndarray) -> np.ndarray:
-    """Per rectangle of rects (K, 4): the total area it shares with the rectangles of others (M, 4)."""
+def pairwise_area(rects: np.ndarray, others: np.ndarray) -> np.ndarray:
+    """(K, M): the area each rectangle of rects (K, 4) shares with each of others (M, 4)."""
     w = np.minimum(rects[:, None, 2], others[None, :, 2]) - np.maximum(rects[:, None, 0], others[None, :, 0])
     h = np.minimum(rects[:, None, 3], others[None, :, 3]) - np.maximum(rects[:, None, 1], others[None, :, 1])
     # Numpy's stubs type arithmetic on an unparameterised ndarray as Any.
-    return cast(np.ndarray, (np.clip(w, 0.0, None) * np.clip(h, 0.0, None)).sum(axis=1))
+    return cast(np.ndarray, np.clip(w, 0.0, None) * np.clip(h, 0.0, None))
+
+
+def shared_area(rects: np.ndarray, others: np.ndarray) -> np.ndarray:
+    """Per rectangle of rects (K, 4): the total area it shares with the rectangles of others (M, 4)."""
+    return cast(np.ndarray, pairwise_area(rects, others).sum(axis=1))
 
 
 def square_rect(square: Square) -> Rect:
@@ -45,7 +50,13 @@ def square_rect(square: Square) -> Rect:
 
 
 def feature_zone(box: np.ndarray, landmarks: np.ndarray | None) -> Rect:
-    """The part of a face people read: brows and eyes down to the lips.
+    """The part of one face people read (see feature_zones)."""
+    zone = feature_zones(np.asarray(box, np.float64)[None], None if landmarks is None else np.asarray(landmarks)[None])[0]
+    return float(zone[0]), float(zone[1]), float(zone[2]), float(zone[3])
+
+
+def feature_zones(boxes: np.ndarray, landmarks: np.ndarray | None) -> np.ndarray:
+    """(N, 4): the part of each face people read: brows and eyes down to the lips.
 
     From BlazeFace's eye and mouth keypoints when they are there (brows sit above the eye centres by
     about 0.4 of the eye-to-mouth distance and reach 0.3 of the eye spacing beyond them, the lower lip
@@ -53,17 +64,22 @@ def feature_zone(box: np.ndarray, landmarks: np.ndarray | None) -> Rect:
     BlazeFace puts those features (measured on the shared clips: eyes at 25-30 % of the box height and
     22-80 % of its width, mouth at about 70 %).
     """
-    x1, y1, x2, y2 = (float(v) for v in box)
-    if landmarks is not None and np.abs(landmarks[:4]).sum() > 0:
-        eyes, mouth = landmarks[:2], landmarks[3]
-        eye_y = float(eyes[:, 1].mean())
-        drop = max(float(mouth[1]) - eye_y, 1.0)
-        spread = max(float(np.abs(eyes[0, 0] - eyes[1, 0])), 1.0)
-        left, right = float(eyes[:, 0].min()), float(eyes[:, 0].max())
-        return (min(left, float(mouth[0])) - 0.3 * spread, eye_y - 0.4 * drop,
-                max(right, float(mouth[0])) + 0.3 * spread, float(mouth[1]) + 0.3 * drop)
+    boxes = np.asarray(boxes, np.float64).reshape(-1, 4)
+    x1, y1, x2, y2 = boxes.T
     w, h = x2 - x1, y2 - y1
-    return x1 + 0.12 * w, y1 + 0.08 * h, x2 - 0.12 * w, y1 + 0.85 * h
+    zones = np.stack([x1 + 0.12 * w, y1 + 0.08 * h, x2 - 0.12 * w, y1 + 0.85 * h], axis=1)
+    if landmarks is None or len(boxes) == 0:
+        return zones
+    marks = np.asarray(landmarks, np.float64).reshape(len(boxes), -1, 2)
+    known = np.abs(marks[:, :4]).sum(axis=(1, 2)) > 0
+    eyes, mouth = marks[:, :2], marks[:, 3]
+    eye_y = eyes[:, :, 1].mean(axis=1)
+    drop = np.maximum(mouth[:, 1] - eye_y, 1.0)
+    spread = np.maximum(np.abs(eyes[:, 0, 0] - eyes[:, 1, 0]), 1.0)
+    left, right = eyes[:, :, 0].min(axis=1), eyes[:, :, 0].max(axis=1)
+    from_marks = np.stack([np.minimum(left, mouth[:, 0]) - 0.3 * spread, eye_y - 0.4 * drop,
+                           np.maximum(right, mouth[:, 0]) + 0.3 * spread, mouth[:, 1] + 0.3 * drop], axis=1)
+    return np.where(known[:, None], from_marks, zones)
 
 
 @dataclass(frozen=True)
@@ -83,30 +99,40 @@ class EmojiLayout:
 
     def place_all(self, boxes: np.ndarray, landmarks: np.ndarray | None, frame_width: int,
                   frame_height: int) -> list[Square]:
-        """One spot per face (boxes (N, 4), landmarks (N, 6, 2) or None), in the order of boxes."""
-        zones = np.array([feature_zone(b, None if landmarks is None else landmarks[i]) for i, b in enumerate(boxes)],
-                         np.float64).reshape(-1, 4)
-        faces: list[Rect] = [(float(b[0]), float(b[1]), float(b[2]), float(b[3])) for b in boxes]
-        face_rects = np.array(faces, np.float64).reshape(-1, 4)
-        placed: dict[int, Square] = {}
-        for i in sorted(range(len(boxes)), key=lambda k: -(faces[k][2] - faces[k][0])):
-            taken = np.array([square_rect(s) for s in placed.values()], np.float64).reshape(-1, 4)
-            obstacles = np.concatenate([zones, np.delete(face_rects, i, axis=0), taken])
-            placed[i] = self._best(faces[i], frame_width, frame_height, obstacles, len(zones))
-        return [placed[i] for i in range(len(boxes))]
+        """One spot per face (boxes (N, 4), landmarks (N, 6, 2) or None), in the order of boxes.
 
-    def _best(self, face: Rect, width: int, height: int, obstacles: np.ndarray, features: int) -> Square:
-        """The first spot that touches nothing (usually the first: above the head, so the others are only
-        worked out when it is taken), else the one hiding the least of any face's features (the first
-        `features` obstacles), then the least of other faces and emojis; ties go to the earlier spot."""
-        above = self._above(face, width, height)
-        if above is not None and shared_area(_rects(above[None]), obstacles)[0] == 0.0:
-            return _square(above)
-        spots = self._spots(face, width, height, above)
+        What every spot hides of the faces and their features is worked out for all faces at once; only
+        the emojis already placed are checked face by face, since each depends on the ones before."""
+        if len(boxes) == 0:
+            return []
+        zones = feature_zones(boxes, landmarks)
+        faces: list[Rect] = [(float(b[0]), float(b[1]), float(b[2]), float(b[3])) for b in boxes]
+        blocks = [self._spots(face, frame_width, frame_height) for face in faces]
+        spots = _clamped(np.array([spot for block in blocks for spot in block], np.float64), frame_width, frame_height)
         rects = _rects(spots)
-        hidden = shared_area(rects, obstacles[:features])
-        crowding = shared_area(rects, obstacles[features:])
-        return _square(spots[int(np.lexsort((crowding, hidden))[0])])
+        owner = np.repeat(np.arange(len(faces)), [len(b) for b in blocks])
+        hidden = pairwise_area(rects, zones).sum(axis=1)
+        on_faces = pairwise_area(rects, np.array(faces, np.float64))
+        on_faces[np.arange(len(rects)), owner] = 0.0
+        crowding = on_faces.sum(axis=1)
+        starts = np.concatenate([[0], np.cumsum([len(b) for b in blocks])])
+        placed: dict[int, Square] = {}
+        taken: list[np.ndarray] = []
+        for i in sorted(range(len(faces)), key=lambda k: -(faces[k][2] - faces[k][0])):
+            rows = slice(int(starts[i]), int(starts[i + 1]))
+            crowded = crowding[rows] + (shared_area(rects[rows], np.array(taken)) if taken else 0.0)
+            pick = self._pick(hidden[rows], crowded)
+            placed[i] = _square(spots[rows][pick])
+            taken.append(rects[rows][pick])
+        return [placed[i] for i in range(len(faces))]
+
+    @staticmethod
+    def _pick(hidden: np.ndarray, crowding: np.ndarray) -> int:
+        """The first spot when it touches nothing (usually: above the head), else the one hiding the least
+        of any face's features, then the least of other faces and emojis; ties go to the earlier spot."""
+        if hidden[0] == 0.0 and crowding[0] == 0.0:
+            return 0
+        return int(np.lexsort((crowding, hidden))[0])
 
     def _sizes(self, face: Rect, width: int, height: int) -> tuple[float, float, float, float]:
         """Face width, gap, and the wanted and smallest emoji sides for this face in this frame."""
@@ -114,22 +140,17 @@ class EmojiLayout:
         limit = float(min(width, height))
         return face_w, self.gap * face_w, min(self.scale * face_w, limit), min(self.min_scale * face_w, limit)
 
-    def _above(self, face: Rect, width: int, height: int) -> np.ndarray | None:
-        """The preferred spot, above the head, when there is room for at least min_scale."""
-        x1, y1, x2, _ = face
-        _, gap, wanted, smallest = self._sizes(face, width, height)
-        room_above = y1 - gap
-        if room_above < smallest:
-            return None
-        size = min(wanted, room_above)
-        return _clamped(np.array([[(x1 + x2 - size) / 2, y1 - gap - size, size]]), width, height)[0]
-
-    def _spots(self, face: Rect, width: int, height: int, above: np.ndarray | None) -> np.ndarray:
-        """(K, 3) spots in order of preference: above the head, right, left, then badges at the box's corners."""
+    def _spots(self, face: Rect, width: int, height: int) -> list[tuple[float, float, float]]:
+        """Spots (x, y, side; not yet clamped to the frame) in order of preference: above the head, right,
+        left, then badges at the box's corners."""
         x1, y1, x2, y2 = face
         face_w, gap, wanted, smallest = self._sizes(face, width, height)
         limit = float(min(width, height))
         spots: list[tuple[float, float, float]] = []
+        room_above = y1 - gap
+        if room_above >= smallest:
+            size = min(wanted, room_above)
+            spots.append(((x1 + x2 - size) / 2, y1 - gap - size, size))
         for room, x_of in ((width - x2 - gap, lambda s: x2 + gap), (x1 - gap, lambda s: x1 - gap - s)):
             if room >= smallest:
                 size = min(wanted, room)
@@ -140,8 +161,7 @@ class EmojiLayout:
                 (x2 - badge / 2, y1 - badge / 2), (x1 - badge / 2, y1 - badge / 2), (x2 - badge, y1), (x1, y1),
                 (x2 - badge / 2, y2 - badge / 2), (x1 - badge / 2, y2 - badge / 2), (x2 - badge, y2 - badge),
                 (x1, y2 - badge))]
-        rest = _clamped(np.array(spots, np.float64), width, height)
-        return rest if above is None else np.concatenate([above[None], rest])
+        return spots
 
 
 def _clamped(spots: np.ndarray, width: int, height: int) -> np.ndarray:
