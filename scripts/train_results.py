@@ -167,7 +167,7 @@ def main() -> None:
         rows.append(Row(info, own, scores, video, png))
         print(f"{info.name}: FER+ {scores['ferplus']:.4f} FER2013 {scores['own']:.4f} video {video['agreement']:.4f} "
               f"changing {video['changing_agreement']:.4f} flips/100 {video['flips_per_100']:.1f}")
-    write_page(args.docs / "results.md", rows, caches, [tuple(t.split("=", 1)) for t in args.twins])
+    write_page(args.docs / "results.md", rows, caches, [tuple(t.split("=", 1)) for t in args.twins], args.teacher)
 
 
 @dataclass(frozen=True)
@@ -187,7 +187,7 @@ def class_recall(report: EvalReport, name: str) -> float:
     return float(report.confusion[i, i] / support) if support else 0.0
 
 
-def write_page(path: Path, rows: list[Row], caches: list[Path], twins: list[tuple[str, str]]) -> None:
+def write_page(path: Path, rows: list[Row], caches: list[Path], twins: list[tuple[str, str]], teacher: str | None) -> None:
     video = rows[0].video if rows else {"windows": 0, "changing": 0}
     lines = [
         "# Results: expression models on the data confcam has",
@@ -199,14 +199,14 @@ def write_page(path: Path, rows: list[Row], caches: list[Path], twins: list[tupl
         "on FER2013's own labels. Video: real windows of the shared clips held out of training",
         f"({', '.join(HELD_OUT)}; {video['windows']} windows, {video['changing']} of them on a changing face), each",
         "labelled by the teacher's reading of its last frame (mirror-averaged, averaged over the frames just before",
-        "and after it; made offline, so it does not lag). The teacher is the FER+ still model, so agreement favours",
-        "models close to it; there is no human-labelled video here. A window's face is changing when that label",
+        f"and after it; made offline, so it does not lag). The teacher is {teacher_words(teacher)}, so agreement",
+        "favours models close to it; there is no human-labelled video here. A window's face is changing when that label",
         f"differs from the one {CHANGE_SPAN} frames earlier. Flips count how often the raw label of a face changes",
         "between consecutive frames, shown changes how often the label the live path shows (after confcam's",
         "smoother) does; lower is steadier. The reference label itself changes "
         f"{teacher_flips(caches):.1f} times per 100 frames.",
         "",
-        "Reproduce: `python scripts/train_results.py --cache CACHE --teacher minixception-2d-ferplus` (CACHE: any",
+        f"Reproduce: `python scripts/train_results.py --cache CACHE --teacher {teacher or 'TEACHER'}` (CACHE: any",
         "folder; the held-out clips' windows are labelled into it once) after the runs in `models/MODEL_CARD.md`.",
         "",
         "| network | FER+ majority | FER+ macro recall | angry / disgust / fear recall (FER+) | FER2013 own labels "
@@ -240,6 +240,14 @@ def write_page(path: Path, rows: list[Row], caches: list[Path], twins: list[tupl
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("\n".join(lines) + "\n")
     print(f"wrote {path}")
+
+
+def teacher_words(teacher: str | None) -> str:
+    """The video reference's teacher, as the page names it."""
+    if teacher is None:
+        return "the still model the cached windows were labelled with"
+    names = [Path(part).stem for part in teacher.split("+")]
+    return f"`{names[0]}`" if len(names) == 1 else "the mean of " + " and ".join(f"`{n}`" for n in names)
 
 
 def twin_table(rows: list[Row], twins: list[tuple[str, str]]) -> list[str]:
