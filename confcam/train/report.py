@@ -155,7 +155,7 @@ class ModelCard:
     """The Markdown section `models/MODEL_CARD.md` keeps for one trained model file."""
 
     def __init__(self, model: ExpressionModel, trainer: Trainer, recipe: str, trained_on: str, validation: str | None,
-                 val_acc: float | None, latency: dict[int, float], command: str) -> None:
+                 val_acc: float | None, latency: dict[int, float], command: str, notes: str = "") -> None:
         self.model = model
         self.trainer = trainer
         self.recipe = recipe
@@ -164,6 +164,8 @@ class ModelCard:
         self.val_acc = val_acc
         self.latency = latency
         self.command = command
+        self.notes = notes
+        """Markdown ending the section (its own ### headings stay inside the section)."""
 
     def text(self) -> str:
         from confcam.train.nets import count_params
@@ -190,6 +192,7 @@ class ModelCard:
             f"batch 1, {self.latency[9]:.3f} ms/face at batch 9.\n\n"
             f"**Reproduce**: `{self.command}`\n\n"
             f"| epoch | loss | train acc | val acc | lr |\n|---|---|---|---|---|\n{rows}\n"
+            + (f"\n{self.notes.rstrip()}\n" if self.notes else "")
         )
 
     def write(self, path: Path) -> Path:
