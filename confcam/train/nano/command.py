@@ -10,7 +10,7 @@ from rich.console import Console
 from confcam.errors import ConfcamError
 from confcam.fileio import check_writable
 from confcam.train.nano.candidates import ExportPlan, export_candidates
-from confcam.train.nano.search import SearchRequest, console, pareto_table, plot_pareto, run_search
+from confcam.train.nano.search import SearchRequest, console, StudyCounts, pareto_table, plot_pareto, run_search
 
 
 def check_search(request: SearchRequest, plot: Path | None, plan: ExportPlan | None) -> None:
@@ -36,6 +36,7 @@ def search_command(request: SearchRequest, plot: Path | None, plan: ExportPlan |
     check_search(request, plot, plan)
     study = run_search(request)
     Console().print(pareto_table(study))
+    Console().print(StudyCounts.of(study).text(), soft_wrap=True)
     if plot is not None:
         console.print(f"wrote {plot_pareto(study, plot)}")
     if plan is not None:

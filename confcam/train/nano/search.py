@@ -185,10 +185,10 @@ def open_study(request: SearchRequest) -> optuna.Study:
 
 def run_search(request: SearchRequest, space: SearchSpace = SearchSpace()) -> optuna.Study:
     """Run request.trials more trials (or until request.timeout) of the study, with a progress bar."""
-    study = open_study(request)
     if request.trials == 0:
-        return study
-    faces = FaceSubsets(request.settings)
+        return open_study(request)
+    faces = FaceSubsets(request.settings)  # a mistake in the data is reported before the study file is made
+    study = open_study(request)
     study.set_user_attr("runs", [*study.user_attrs.get("runs", []), {"trials": request.trials, "timeout": request.timeout}])
     objective = CandidateTrial(request.settings, faces, space, request.threads)
     console.print(f"study {request.name!r} in {request.study}: {len(study.trials)} trials so far; "
@@ -252,7 +252,7 @@ def pareto_front(study: optuna.Study) -> list[FrozenTrial]:
 
 
 def pareto_table(study: optuna.Study) -> Table:
-    table = Table(title=f"EmotionNet Nano search {study.study_name!r}: Pareto front ({StudyCounts.of(study).text()})")
+    table = Table(title=f"Pareto front of study {study.study_name!r} (feasible trials only)")
     for column in ("trial", "accuracy", "params", "ms/face", "design"):
         table.add_column(column, justify="right" if column != "design" else "left")
     for trial in pareto_front(study):

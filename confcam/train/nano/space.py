@@ -141,7 +141,9 @@ class NanoSpec:
                         self.long_range)
 
     def to_dict(self) -> dict[str, Any]:
+        """The JSON document (lists, not tuples, so it equals what json.loads gives back)."""
         document = asdict(self)
+        document["stages"] = list(document["stages"])
         document["long_range"] = [list(link) for link in self.long_range]
         return document
 
