@@ -103,7 +103,7 @@ def arch_spec(arch: str, window: int = 5) -> ArchSpec:
                         f"EmotionNet Nano found by confcam train search: {spec.describe()}", spec.input_size)
     specs = architectures(window)
     if arch not in specs:
-        raise ConfcamError(f"--arch {arch!r}: known: {', '.join(specs)}, or a spec .json of `confcam train search`")
+        raise ConfcamError(f"--arch {arch!r}: unknown architecture; known: {', '.join(specs)}, or a spec .json of `confcam train search`")
     return specs[arch]
 
 
