@@ -148,8 +148,8 @@ def run_ckplus_protocol(root: Path, arch: str, epochs: int, folds: int, size: in
     """Train `arch` (a name or a searched spec file) from scratch in each fold, test on the held-out
     subjects, pool the confusions."""
     from confcam.train.data import CachedWindows, WindowMix, WindowSynthesizer
-    from confcam.train.nets import count_params
     from confcam.train.datasets import WINDOW
+    from confcam.train.nets import count_params
     from confcam.train.trainer import TrainConfig, Trainer, arch_spec
 
     network = arch_spec(arch, WINDOW)

@@ -103,7 +103,8 @@ def arch_spec(arch: str, window: int = 5) -> ArchSpec:
                         f"EmotionNet Nano found by confcam train search: {spec.describe()}", spec.input_size)
     specs = architectures(window)
     if arch not in specs:
-        raise ConfcamError(f"--arch {arch!r}: unknown architecture; known: {', '.join(specs)}, or a spec .json of `confcam train search`")
+        raise ConfcamError(f"--arch {arch!r}: unknown architecture; known: {', '.join(specs)}, "
+                           "or a spec .json of `confcam train search`")
     return specs[arch]
 
 
@@ -333,8 +334,8 @@ class Trainer:
               until: int | None = None) -> History:
         """Run the remaining epochs; progress(epoch, step, stats) after every step. max_steps stops early
         (CI smoke runs); until stops after that epoch, and a later call goes on from there (a search
-        looks at a candidate's first epoch before spending the rest on it). Under torchrun each process trains on its share of every batch; only the main one
-        validates, writes the checkpoint and announces."""
+        looks at a candidate's first epoch before spending the rest on it). Under torchrun each process
+        trains on its share of every batch; only the main one validates, writes the checkpoint and announces."""
         steps = self.steps_per_epoch()
         total = steps * self.config.epochs
         done = 0
