@@ -10,7 +10,7 @@ import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -95,6 +95,13 @@ def plot_confusion(confusion: np.ndarray, labels: list[str] | tuple[str, ...], t
         for j in range(confusion.shape[1]):
             ax.text(j, i, f"{share[i, j]:.2f}\n{confusion[i, j]}", ha="center", va="center", fontsize=6,
                     color="white" if share[i, j] > 0.5 else "black")
+    return save_figure(fig, path)
+
+
+def save_figure(fig: Any, path: Path) -> Path:
+    """Lay out a matplotlib figure and write it as a PNG, whole or not at all; the figure is closed."""
+    import matplotlib.pyplot as plt
+
     fig.tight_layout()
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -7,7 +7,7 @@ import tempfile
 import time
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import NoReturn
 
 import numpy as np
 import optuna
@@ -20,7 +20,7 @@ from confcam.classify.model import ExpressionModel
 from confcam.errors import ConfcamError
 from confcam.train.data import LABELS, StillFaces, SynthesizedWindows, WindowMix, WindowSynthesizer, resize_faces
 from confcam.train.nano.space import NanoSpec, SearchSpace
-from confcam.train.report import median_ms_per_face
+from confcam.train.report import median_ms_per_face, save_figure
 from confcam.train.run import load_validation, spec_name, split_spec, votes_for
 from confcam.train.trainer import TrainConfig, Trainer
 
@@ -89,8 +89,8 @@ class FaceSubsets:
     def at(self, size: int) -> tuple[StillFaces, StillFaces]:
         """(training, validation) faces at size x size."""
         if size not in self._sized:
-            self._sized[size] = tuple(replace(faces, x=resize_faces(faces.x, size))  # type: ignore[assignment]
-                                      for faces in (self.train, self.validation))
+            train, validation = (replace(faces, x=resize_faces(faces.x, size)) for faces in (self.train, self.validation))
+            self._sized[size] = (train, validation)
         return self._sized[size]
 
 
@@ -113,6 +113,13 @@ class CandidateTrial:
         self.threads = threads
 
     def __call__(self, trial: optuna.Trial) -> tuple[float, float, float]:
+        try:
+            return self._run(trial)
+        except ConfcamError as error:
+            trial.set_user_attr("failed", str(error))
+            raise
+
+    def _run(self, trial: optuna.Trial) -> tuple[float, float, float]:
         started = time.perf_counter()
         spec = self.space.sample(trial, f"nano-trial-{trial.number}")
         params = spec.params(len(LABELS))
@@ -122,7 +129,7 @@ class CandidateTrial:
         if limits.max_params is not None:
             trial.set_constraint("params", params - limits.max_params)
             if params > limits.max_params:
-                return self._prune(trial, f"{params:,} params, over --max-params")
+                self._prune(trial, f"{params:,} params, over --max-params")
         with tempfile.TemporaryDirectory(prefix="confcam-nano-") as folder:
             trainer = self._trainer(spec, Path(folder))
             self._first_epoch(trainer, trial)
@@ -154,7 +161,7 @@ class CandidateTrial:
             trial.set_constraint("accuracy", floor - accuracy)
             self._prune(trial, f"first epoch {accuracy:.3f}, below --min-accuracy {floor:g} - {self.settings.prune_margin:g}")
 
-    def _prune(self, trial: optuna.Trial, why: str) -> Any:
+    def _prune(self, trial: optuna.Trial, why: str) -> NoReturn:
         trial.set_user_attr("pruned", why)
         raise optuna.TrialPruned(why)
 
@@ -164,14 +171,14 @@ class CandidateTrial:
         return median_ms_per_face(model, windows, self.settings.latency_runs)
 
 
-def open_study(request: SearchRequest) -> optuna.Study:
-    """The study in request.study: created, or loaded when it exists (then its settings must match)."""
+def open_study(request: SearchRequest, space: SearchSpace = SearchSpace()) -> optuna.Study:
+    """The study in request.study: created, or loaded when it exists (then its settings and space must match)."""
     request.study.parent.mkdir(parents=True, exist_ok=True)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     storage = f"sqlite:///{request.study.resolve()}"
     study = optuna.create_study(storage=storage, study_name=request.name, directions=list(DIRECTIONS),
                                 load_if_exists=True)
-    wanted = asdict(request.settings)
+    wanted = asdict(request.settings) | {"space": space.describe()}
     stored = study.user_attrs.get("settings")
     if stored is None:
         study.set_user_attr("settings", wanted)
@@ -186,9 +193,9 @@ def open_study(request: SearchRequest) -> optuna.Study:
 def run_search(request: SearchRequest, space: SearchSpace = SearchSpace()) -> optuna.Study:
     """Run request.trials more trials (or until request.timeout) of the study, with a progress bar."""
     if request.trials == 0:
-        return open_study(request)
+        return open_study(request, space)
     faces = FaceSubsets(request.settings)  # a mistake in the data is reported before the study file is made
-    study = open_study(request)
+    study = open_study(request, space)
     study.set_user_attr("runs", [*study.user_attrs.get("runs", []), {"trials": request.trials, "timeout": request.timeout}])
     objective = CandidateTrial(request.settings, faces, space, request.threads)
     console.print(f"study {request.name!r} in {request.study}: {len(study.trials)} trials so far; "
@@ -202,7 +209,9 @@ def run_search(request: SearchRequest, space: SearchSpace = SearchSpace()) -> op
             progress.update(task, advance=1)
             progress.console.print(trial_line(trial))
 
-        study.optimize(objective, n_trials=request.trials, timeout=request.timeout, callbacks=[finished])
+        # A candidate that cannot be exported (ConfcamError) fails alone; the study goes on.
+        study.optimize(objective, n_trials=request.trials, timeout=request.timeout, callbacks=[finished],
+                       catch=(ConfcamError,))
     return study
 
 
@@ -215,7 +224,7 @@ def trial_line(trial: FrozenTrial) -> str:
     if trial.state == TrialState.PRUNED:
         return f"trial {trial.number}: pruned ({trial.user_attrs.get('pruned', 'stopped early')})"
     if trial.state != TrialState.COMPLETE:
-        return f"trial {trial.number}: {trial.state.name.lower()}"
+        return f"trial {trial.number}: {trial.state.name.lower()} ({trial.user_attrs.get('failed', 'stopped')})"
     accuracy, params, ms = trial.values
     verdict = "feasible" if feasible(trial) else "infeasible: " + ", ".join(k for k, v in trial.constraints.items() if v > 0)
     return f"trial {trial.number}: accuracy {accuracy:.4f}, {int(params):,} params, {ms:.3f} ms/face ({verdict})"
@@ -242,7 +251,7 @@ class StudyCounts:
     def text(self) -> str:
         total = self.complete + self.pruned + self.failed
         return (f"{total} trials: {self.complete} complete ({self.infeasible} infeasible), {self.pruned} pruned, "
-                f"{self.failed} failed; {self.seconds / 3600:.2f} h of trial wall time")
+                f"{self.failed} failed; {self.seconds / 60:.1f} min of trial wall time")
 
 
 def pareto_front(study: optuna.Study) -> list[FrozenTrial]:
@@ -291,14 +300,4 @@ def plot_pareto(study: optuna.Study, path: Path) -> Path:
     ax.set_ylabel("validation accuracy (search subset)")
     ax.set_title(f"{study.study_name}: {StudyCounts.of(study).text()}", fontsize=8)
     ax.legend(fontsize=7, loc="lower right")
-    fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temp = path.with_name(f".{path.stem}.part.png")
-    try:
-        fig.savefig(temp)
-        temp.replace(path)
-    finally:
-        plt.close(fig)
-        temp.unlink(missing_ok=True)
-    return path
+    return save_figure(fig, path)
