@@ -146,6 +146,9 @@ def test_search_writes_a_sqlite_study_the_pareto_table_and_plot(searched) -> Non
     study = load(study_file)
     assert [t.state for t in study.trials] == [TrialState.COMPLETE] * 3
     assert all(set(t.user_attrs) >= {"spec", "params", "seconds"} for t in study.trials)
+    prototype = SearchSpace().prototype()
+    assert study.trials[0].user_attrs["prototype"] and study.trials[0].user_attrs["spec"] == prototype.renamed(
+        "nano-trial-0").to_dict(), "the human prototype is the machine's first trial"
     assert all(t.values[1] == NanoSpec.from_dict(t.user_attrs["spec"]).params(len(LABELS)) for t in study.trials)
     assert "Pareto front" in output and "3 trials: 3 complete (0 infeasible)" in output
     front = study.best_trials

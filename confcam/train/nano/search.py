@@ -187,6 +187,8 @@ def open_study(request: SearchRequest, space: SearchSpace = SearchSpace()) -> op
         raise ConfcamError(f"--study {request.study}: study {request.name!r} was made with other settings ({changed}); "
                            f"resume with the same ones or start a new study file")
     study.sampler = optuna.samplers.TPESampler(seed=request.settings.seed + len(study.trials))
+    if not study.trials:
+        study.enqueue_trial(space.choices_of(space.prototype()), user_attrs={"prototype": True})
     return study
 
 

@@ -254,6 +254,26 @@ class SearchSpace:
             long_range=links,
         )
 
+    def prototype(self) -> NanoSpec:
+        """The human-designed starting point, the study's first trial: a TimeConvNet stem over 5 frames and
+        three stages of two depthwise blocks (32, 64, 128 channels, bottleneck half the width), the first
+        stage's output carried to the last."""
+        stages = tuple(Stage(width, 2, width // 2) for width in (32, 64, 128))
+        return NanoSpec("nano-prototype", 48, 5, 16, 1, stages, ((0, 2),))
+
+    def choices_of(self, spec: NanoSpec) -> dict[str, object]:
+        """The trial parameters `sample` turns into this spec (for a spec inside the space)."""
+        choices: dict[str, object] = {"stages": len(spec.stages), "input_size": spec.input_size, "frames": spec.frames,
+                                      "stem_width": spec.stem_width, "stem_stride": spec.stem_stride}
+        for index, stage in enumerate(spec.stages):
+            choices |= {f"s{index}_width": stage.width, f"s{index}_bottleneck": stage.bottleneck / stage.width,
+                        f"s{index}_blocks": stage.blocks, f"s{index}_kernel": stage.kernel,
+                        f"s{index}_depthwise": stage.depthwise}
+        for a in range(len(spec.stages)):
+            for b in range(a + 1, len(spec.stages)):
+                choices[f"long_{a}_{b}"] = (a, b) in spec.long_range
+        return choices
+
     def describe(self) -> str:
         """The space in one paragraph, for the model card."""
         return (f"input {'/'.join(map(str, self.sizes))} px, t in {{{', '.join(map(str, self.frames))}}} "
