@@ -7,7 +7,14 @@ import torch.nn.functional as F
 from torch import nn
 
 from confcam.train.nano.space import NanoSpec, Stage
-from confcam.train.nets import _bn, _Conv1Stem
+from confcam.train.nets import KERAS_BN_EPS, _Conv1Stem
+
+
+def _bn(channels: int) -> nn.BatchNorm2d:
+    """BatchNorm with PyTorch's usual momentum (0.1), not the Keras-port 0.01 of the thesis networks: no
+    published weights to match, and a search trial's few hundred steps must leave the moving statistics
+    those of the data, or every candidate reads as a constant at validation."""
+    return nn.BatchNorm2d(channels, eps=KERAS_BN_EPS)
 
 
 class NanoBlock(nn.Module):

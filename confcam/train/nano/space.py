@@ -9,7 +9,7 @@ long-range connections that add an earlier stage's output to a later one's.
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +27,16 @@ class SpecError(ValueError):
     """What is wrong with a spec, in one line (the caller names the file)."""
 
 
+def _whole(value: Any, where: str) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise SpecError(f"{where} {value!r}: must be a whole number of 1 or more")
+
+
+def _one_of(value: Any, choices: tuple[int, ...], where: str) -> None:
+    if isinstance(value, bool) or value not in choices:
+        raise SpecError(f"{where} {value!r}: choose one of {', '.join(map(str, choices))}")
+
+
 @dataclass(frozen=True)
 class Stage:
     """Blocks of one resolution: the first one strides, the others add their input back (a residual)."""
@@ -42,13 +52,9 @@ class Stage:
 
     def check(self, where: str) -> None:
         for name in ("width", "blocks", "bottleneck"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise SpecError(f"{where}.{name} {value!r}: must be a whole number of 1 or more")
-        if self.kernel not in KERNELS:
-            raise SpecError(f"{where}.kernel {self.kernel!r}: choose one of {', '.join(map(str, KERNELS))}")
-        if self.stride not in STRIDES:
-            raise SpecError(f"{where}.stride {self.stride!r}: choose one of {', '.join(map(str, STRIDES))}")
+            _whole(getattr(self, name), f"{where}.{name}")
+        _one_of(self.kernel, KERNELS, f"{where}.kernel")
+        _one_of(self.stride, STRIDES, f"{where}.stride")
         if not isinstance(self.depthwise, bool):
             raise SpecError(f"{where}.depthwise {self.depthwise!r}: must be true or false")
 
@@ -84,14 +90,10 @@ class NanoSpec:
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not self.name or "/" in self.name:
             raise SpecError(f"name {self.name!r}: must be a non-empty name without '/'")
-        if self.input_size not in SIZES:
-            raise SpecError(f"input_size {self.input_size!r}: choose one of {', '.join(map(str, SIZES))}")
-        if self.frames not in FRAMES:
-            raise SpecError(f"frames {self.frames!r}: choose one of {', '.join(map(str, FRAMES))}")
-        if isinstance(self.stem_width, bool) or not isinstance(self.stem_width, int) or self.stem_width < 1:
-            raise SpecError(f"stem_width {self.stem_width!r}: must be a whole number of 1 or more")
-        if self.stem_stride not in STRIDES:
-            raise SpecError(f"stem_stride {self.stem_stride!r}: choose one of {', '.join(map(str, STRIDES))}")
+        _one_of(self.input_size, SIZES, "input_size")
+        _one_of(self.frames, FRAMES, "frames")
+        _whole(self.stem_width, "stem_width")
+        _one_of(self.stem_stride, STRIDES, "stem_stride")
         if not self.stages:
             raise SpecError("stages: at least one stage is needed")
         for index, stage in enumerate(self.stages):
@@ -137,8 +139,7 @@ class NanoSpec:
         return f"{self.input_size}px t={self.frames} stem {self.stem_width}/s{self.stem_stride} | {stages} | long-range {links}"
 
     def renamed(self, name: str) -> NanoSpec:
-        return NanoSpec(name, self.input_size, self.frames, self.stem_width, self.stem_stride, self.stages,
-                        self.long_range)
+        return replace(self, name=name)
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON document (lists, not tuples, so it equals what json.loads gives back)."""
