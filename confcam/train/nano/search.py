@@ -38,9 +38,9 @@ class SearchSettings:
     data: str
     val: str
     votes: str | None = None
-    subset: int = 3000
+    subset: int = 10_000
     val_subset: int = 1000
-    epochs: int = 2
+    epochs: int = 4
     batch_size: int = 64
     lr: float = 2e-3
     seed: int = 0
