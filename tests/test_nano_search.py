@@ -157,9 +157,12 @@ def test_search_writes_a_sqlite_study_the_pareto_table_and_plot(searched) -> Non
     assert image.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and image.stat().st_size > 10_000
 
 
-def test_a_second_search_resumes_the_study_file(searched, faces, tmp_path: Path) -> None:
+def test_a_second_search_resumes_the_study_file_elsewhere(searched, faces, tmp_path: Path) -> None:
     study_file = shutil.copy(searched[0], tmp_path / "copied.db")
-    search(faces, study_file, "--trials", "2")
+    moved = tmp_path / "other-machine"
+    moved.mkdir()
+    moved_faces = (shutil.copy(faces[0], moved), shutil.copy(faces[1], moved))
+    search(moved_faces, study_file, "--trials", "2")
     study = load(study_file)
     assert [t.number for t in study.trials] == [0, 1, 2, 3, 4], "trials were added, not restarted"
     assert [r["trials"] for r in study.user_attrs["runs"]] == [3, 2]

@@ -51,6 +51,11 @@ class SearchSettings:
     """A trial whose first epoch is this far below --min-accuracy stops there (pruned)."""
     latency_runs: int = 30
 
+    def comparable(self) -> dict[str, object]:
+        """The settings without this machine's folders, so a committed study resumes anywhere."""
+        return asdict(self) | {"data": spec_name(self.data), "val": spec_name(self.val),
+                               "votes": Path(self.votes).name if self.votes else None}
+
     def constraints_text(self) -> str:
         parts = ([f"at most {self.max_params:,} params"] if self.max_params is not None else []) \
             + ([f"at most {self.max_ms_per_face:g} ms/face"] if self.max_ms_per_face is not None else []) \
@@ -178,7 +183,7 @@ def open_study(request: SearchRequest, space: SearchSpace = SearchSpace()) -> op
     storage = f"sqlite:///{request.study.resolve()}"
     study = optuna.create_study(storage=storage, study_name=request.name, directions=list(DIRECTIONS),
                                 load_if_exists=True)
-    wanted = asdict(request.settings) | {"space": space.describe()}
+    wanted = request.settings.comparable() | {"space": space.describe()}
     stored = study.user_attrs.get("settings")
     if stored is None:
         study.set_user_attr("settings", wanted)
