@@ -39,7 +39,7 @@ def require_matplotlib() -> None:
 
 ARCH_HELP = (
     "minixception-2d, resnet20-2d, bigxception-2d (a teacher; --init fer2013_big_XCEPTION.54-0.66.hdf5), timeconvnet-minixception, timeconvnet-resnet20, timeconvnet-mobilenetv2, "
-    "resnet20-3d, resnet20-2plus1d."
+    "resnet20-3d, resnet20-2plus1d; or a spec .json from `confcam train search` (EmotionNet Nano)."
 )
 DATA_HELP = (
     "Training set (repeatable, mixed): an npz of still faces (x/y/labels), NPZ:SPLIT for x_SPLIT/y_SPLIT "
@@ -65,8 +65,9 @@ def register(cli: typer.Typer) -> None:
         epochs: int = typer.Option(200, min=1, help="Epochs; the thesis schedule (decays at 81/121/161/181 of 200) is scaled to it."),
         out: Optional[Path] = typer.Option(None, help="ONNX model file to write."),
         val: Optional[str] = typer.Option(None, help="Validation still faces, NPZ or NPZ:SPLIT (e.g. ...npz:publictest)."),
-        size: int = typer.Option(48, min=16, help="Input size (48 as in the thesis; 64 for the published mini-Xception)."),
-        window: int = typer.Option(5, min=1, help="t, frames per window."),
+        size: Optional[int] = typer.Option(None, min=16, help="Input size (default 48 as in the thesis, or a spec file's "
+                                           "own; 64 for the published mini-Xception)."),
+        window: Optional[int] = typer.Option(None, min=1, help="t, frames per window (default 5, or a spec file's t)."),
         batch_size: int = typer.Option(64, min=1),
         lr: float = typer.Option(1e-3, min=0.0, help="Adam learning rate before the decays."),
         balance: str = typer.Option("none", help="Class balancing of still sets: none, sqrt or equal."),
@@ -106,9 +107,12 @@ def register(cli: typer.Typer) -> None:
             return
         require_train_extra()
         from confcam.train.run import TrainRequest, run_training
+        from confcam.train.trainer import input_defaults
 
         if arch is None or out is None or not data:
-            raise ConfcamError("confcam train needs --arch, --data and --out (or a subcommand: nets)")
+            raise ConfcamError("confcam train needs --arch, --data and --out (or a subcommand: nets, export, search)")
+        default_size, default_window = input_defaults(arch)
+        size, window = size or default_size, window or default_window
         run_training(TrainRequest(
             arch=arch, data=data, epochs=epochs, out=out, val=val, size=size, window=window, batch_size=batch_size,
             lr=lr, balance=balance, epoch_limit=epoch_limit, init=init, teacher=teacher, cache=cache.expanduser(),
@@ -143,6 +147,57 @@ def register(cli: typer.Typer) -> None:
 
         export_checkpoint(checkpoint.expanduser(), out, val, card, trained_on, votes.expanduser() if votes else None)
 
+    @train_cli.command("search", epilog="Example: confcam train search --study nano.db --data "
+                       "../shared/data/fer2013/fer2013_train_publictest.npz:train --val "
+                       "../shared/data/fer2013/fer2013_train_publictest.npz:publictest --votes "
+                       "../shared/data/fer2013/ferplus_votes.npz --trials 40 --max-params 250000 --plot nano.png")
+    def search(
+        study: Path = typer.Option(..., help="SQLite study file (.db): created, or resumed when it exists."),
+        data: str = typer.Option(..., help="Training still faces, NPZ or NPZ:SPLIT; each trial uses the same --subset."),
+        val: str = typer.Option(..., help="Validation still faces, NPZ or NPZ:SPLIT (the same --val-subset every trial)."),
+        votes: Optional[Path] = typer.Option(None, help="Crowd votes for the NPZ:SPLIT sets (e.g. ferplus_votes.npz)."),
+        trials: int = typer.Option(20, min=0, help="Trials to add to the study (0: only report or export)."),
+        timeout: Optional[float] = typer.Option(None, min=1, help="Start no new trial after this many seconds."),
+        subset: int = typer.Option(10_000, min=16, help="Training faces per trial (a fixed, seeded choice)."),
+        val_subset: int = typer.Option(1000, min=16, help="Validation faces per trial (a fixed, seeded choice)."),
+        epochs: int = typer.Option(4, min=1, help="Epochs per trial (fewer, on fewer faces, leave every candidate "
+                                   "near the majority-class rate: see docs/training.md)."),
+        batch_size: int = typer.Option(64, min=1),
+        lr: float = typer.Option(2e-3, min=0.0, help="Adam learning rate of a trial (cosine to 0)."),
+        max_params: Optional[int] = typer.Option(None, min=1, help="Constraint: at most this many parameters."),
+        max_ms_per_face: Optional[float] = typer.Option(None, min=0.0, help="Constraint: at most this many ms/face "
+                                                        "(onnxruntime on this machine, batch 9, 1 thread)."),
+        min_accuracy: Optional[float] = typer.Option(None, min=0.0, max=1.0, help="Constraint: at least this validation "
+                                                     "accuracy; a first epoch 0.05 below it stops the trial (pruned)."),
+        latency_runs: int = typer.Option(30, min=1, help="Calls whose median is a candidate's ms/face."),
+        study_name: str = typer.Option("emotionnet-nano", help="Study name inside the file."),
+        plot: Optional[Path] = typer.Option(None, help="Write the Pareto plot (accuracy vs params vs ms) to this PNG."),
+        export: Optional[Path] = typer.Option(None, help="Retrain the chosen Pareto candidates fully into this folder: "
+                                              "model files, spec JSON beside each, MODEL_CARD.md."),
+        export_under: list[int] = typer.Option([250_000, 150_000], min=1, help="With --export: the most accurate "
+                                               "candidate with at most this many params (repeatable)."),
+        export_epochs: int = typer.Option(30, min=1, help="With --export: epochs of each full retraining."),
+        cache: Path = typer.Option(Path("~/.cache/confcam/windows"), help="With --export: checkpoints go beside it."),
+        seed: int = typer.Option(0),
+        threads: int = typer.Option(1, min=1, help="PyTorch threads (latency is always measured on 1)."),
+    ) -> None:
+        """Search the EmotionNet Nano design space for accurate, small, fast networks (resumable)."""
+        require_train_extra()
+        require_matplotlib()
+        if _missing(("optuna",)):
+            raise ConfcamError(f"this command needs optuna: {TRAIN_EXTRA}")
+        from confcam.train.nano.candidates import ExportPlan
+        from confcam.train.nano.command import search_command
+        from confcam.train.nano.search import SearchRequest, SearchSettings
+
+        settings = SearchSettings(
+            data=data, val=val, votes=str(votes.expanduser()) if votes else None, subset=subset, val_subset=val_subset,
+            epochs=epochs, batch_size=batch_size, lr=lr, seed=seed, max_params=max_params, max_ms_per_face=max_ms_per_face,
+            min_accuracy=min_accuracy, latency_runs=latency_runs,
+        )
+        search_command(SearchRequest(study.expanduser(), settings, trials, timeout, study_name, threads), plot,
+                       ExportPlan(export.expanduser(), tuple(export_under), export_epochs, cache) if export else None)
+
     cli.add_typer(train_cli, name="train")
 
     @cli.command("eval-videos", epilog="Example: confcam eval-videos clips/ --labels labels.csv --model timeconvnet-minixception")
@@ -166,7 +221,7 @@ def register(cli: typer.Typer) -> None:
         arch: str = typer.Option("minixception-2d", help=f"Network trained in each fold: {ARCH_HELP}"),
         epochs: int = typer.Option(30, min=1),
         folds: int = typer.Option(10, min=2),
-        size: int = typer.Option(48, min=16),
+        size: Optional[int] = typer.Option(None, min=16, help="Face size (default 48, or a spec file's own)."),
         report: Path = typer.Option(Path("eval-ckplus"), help="Report folder: confusion PNG, Markdown row, JSON."),
         seed: int = typer.Option(0),
         threads: int = typer.Option(1, min=1),
@@ -176,10 +231,11 @@ def register(cli: typer.Typer) -> None:
         require_train_extra()
         require_matplotlib()
         from confcam.train.protocols import run_ckplus_protocol
+        from confcam.train.trainer import input_defaults
 
         if protocol != "ckplus":
             raise ConfcamError(f"unknown protocol {protocol!r}; known: ckplus")
-        run_ckplus_protocol(root, arch, epochs, folds, size, report, seed, threads, max_steps)
+        run_ckplus_protocol(root, arch, epochs, folds, size or input_defaults(arch)[0], report, seed, threads, max_steps)
 
     @cli.command("dataset", epilog="Example: confcam dataset bigfacex --ckplus ~/data/CK+ --baum1 ~/data/BAUM1 --out bigfacex.npz")
     def dataset(

@@ -145,11 +145,16 @@ def ckplus_protocol_windows(root: Path, size: int) -> tuple[np.ndarray, np.ndarr
 
 def run_ckplus_protocol(root: Path, arch: str, epochs: int, folds: int, size: int, report_dir: Path, seed: int,
                         threads: int, max_steps: int | None = None) -> EvalReport:
-    """Train `arch` from scratch in each fold, test on the held-out subjects, pool the confusions."""
+    """Train `arch` (a name or a searched spec file) from scratch in each fold, test on the held-out
+    subjects, pool the confusions."""
     from confcam.train.data import CachedWindows, WindowMix, WindowSynthesizer
+    from confcam.train.datasets import WINDOW
     from confcam.train.nets import count_params
-    from confcam.train.trainer import TrainConfig, Trainer
+    from confcam.train.trainer import TrainConfig, Trainer, arch_spec
 
+    network = arch_spec(arch, WINDOW)
+    network.check_input(size, WINDOW)
+    name = network.name
     x, y, subjects = ckplus_protocol_windows(Path(root), size)
     fold_of = subject_folds(subjects, folds, seed)
     classes = len(CKPLUS_PROTOCOL_LABELS)
@@ -168,10 +173,10 @@ def run_ckplus_protocol(root: Path, arch: str, epochs: int, folds: int, size: in
         console.print(f"fold {fold + 1}/{folds}: {int(test.sum())} test images, accuracy {(predicted == y[test]).mean():.4f}")
     assert trainer is not None
     with tempfile.TemporaryDirectory() as folder:
-        exported = trainer.export(Path(folder) / f"{arch}.onnx", "CK+ (one fold of the protocol)", "protocol fold")
+        exported = trainer.export(Path(folder) / f"{name}.onnx", "CK+ (one fold of the protocol)", "protocol fold")
         latency = latency_ms_per_face(exported.info.path)
     split = f"CK+ {folds}-fold subject-independent CV, last 3 frames of each sequence ({len(y)} images)"
-    report = EvalReport(arch, split, list(CKPLUS_PROTOCOL_LABELS), confusion, count_params(trainer.net), latency)
+    report = EvalReport(name, split, list(CKPLUS_PROTOCOL_LABELS), confusion, count_params(trainer.net), latency)
     paths = report.write(report_dir)
     console.print(report.markdown_row())
     console.print(f"wrote {', '.join(str(p) for p in paths.values())}")

@@ -10,7 +10,7 @@ import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -95,6 +95,13 @@ def plot_confusion(confusion: np.ndarray, labels: list[str] | tuple[str, ...], t
         for j in range(confusion.shape[1]):
             ax.text(j, i, f"{share[i, j]:.2f}\n{confusion[i, j]}", ha="center", va="center", fontsize=6,
                     color="white" if share[i, j] > 0.5 else "black")
+    return save_figure(fig, path)
+
+
+def save_figure(fig: Any, path: Path) -> Path:
+    """Lay out a matplotlib figure and write it as a PNG, whole or not at all; the figure is closed."""
+    import matplotlib.pyplot as plt
+
     fig.tight_layout()
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -155,7 +162,7 @@ class ModelCard:
     """The Markdown section `models/MODEL_CARD.md` keeps for one trained model file."""
 
     def __init__(self, model: ExpressionModel, trainer: Trainer, recipe: str, trained_on: str, validation: str | None,
-                 val_acc: float | None, latency: dict[int, float], command: str) -> None:
+                 val_acc: float | None, latency: dict[int, float], command: str, notes: str = "") -> None:
         self.model = model
         self.trainer = trainer
         self.recipe = recipe
@@ -164,6 +171,8 @@ class ModelCard:
         self.val_acc = val_acc
         self.latency = latency
         self.command = command
+        self.notes = notes
+        """Markdown ending the section (its own ### headings stay inside the section)."""
 
     def text(self) -> str:
         from confcam.train.nets import count_params
@@ -190,6 +199,7 @@ class ModelCard:
             f"batch 1, {self.latency[9]:.3f} ms/face at batch 9.\n\n"
             f"**Reproduce**: `{self.command}`\n\n"
             f"| epoch | loss | train acc | val acc | lr |\n|---|---|---|---|---|\n{rows}\n"
+            + (f"\n{self.notes.rstrip()}\n" if self.notes else "")
         )
 
     def write(self, path: Path) -> Path:

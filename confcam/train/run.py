@@ -22,7 +22,7 @@ from confcam.train.distill import DISTILL_WEIGHT, Teacher, TeacherCache
 from confcam.train.distributed import Distributed
 from confcam.train.nets import INFLATIONS, count_params
 from confcam.train.report import ModelCard, latency_ms_per_face
-from confcam.train.trainer import SCHEDULES, THESIS_CLASSES, TrainConfig, Trainer, architectures, check_tuning
+from confcam.train.trainer import SCHEDULES, THESIS_CLASSES, TrainConfig, Trainer, arch_spec, architectures, check_tuning
 
 console = Console(stderr=True)
 
@@ -63,6 +63,8 @@ class TrainRequest:
     """Teacher models (names or .onnx paths): their mirrored mean probabilities join the still sets' targets."""
     distill_weight: float | None = None
     """The teacher's share of the targets (None: DISTILL_WEIGHT when distill is given)."""
+    card_notes: str = ""
+    """Markdown the card section ends with (e.g. how `confcam train search` found the architecture)."""
 
     @property
     def teacher_weight(self) -> float:
@@ -131,7 +133,7 @@ def votes_for(votes: Path | None, split: str | None) -> Path | None:
         return votes if f"votes_{split}" in data.files else None
 
 
-def load_validation(spec: str, size: int, votes: Path | None) -> StillFaces:
+def load_validation(spec: str, size: int | None, votes: Path | None) -> StillFaces:
     """Validation faces: labelled by the crowd majority where the votes cover the split, else by their labels."""
     path, split = split_spec(spec)
     return StillFaces.load(path, split, size=size, votes=votes_for(votes, split), vote_mode="majority")
@@ -153,8 +155,7 @@ def run_training(request: TrainRequest) -> Path:
     """Train, export request.out (whole or not at all), write its card section; returns the path."""
     if request.balance not in BALANCING:
         raise ConfcamError(f"--balance {request.balance!r}: choose one of {', '.join(BALANCING)}")
-    if request.arch not in architectures(request.window):
-        raise ConfcamError(f"--arch {request.arch!r}: known: {', '.join(architectures(request.window))}")
+    arch_spec(request.arch, request.window).check_input(request.size, request.window)
     if request.out.suffix != ".onnx":
         raise ConfcamError(f"--out {request.out}: the model file must end in .onnx")
     check_writable(request.out)
@@ -236,7 +237,7 @@ def _train(request: TrainRequest, distributed: Distributed, teacher: Teacher | N
                            extra_metadata(trainer, trainer.about["validation"]))
     console.print(f"wrote {request.out} ({time.perf_counter() - started:.0f} s)")
     if request.card:
-        write_card(request.card, model, trainer)
+        write_card(request.card, model, trainer, request.card_notes)
     return request.out
 
 
@@ -249,7 +250,7 @@ def recipe_text(request: TrainRequest) -> str:
     return (f"Adam lr {request.lr:g}, {schedule}, batch {request.batch_size}{votes}, "
             f"soft-target cross-entropy, augmentation: rotation/shift/zoom/flip + webcam drift, seed {request.seed}, "
             f"{request.threads} torch thread(s)" + (f", init {Path(request.init).name}" if request.init else "")
-            + (f" (first conv inflated: {request.inflate})" if request.init and architectures(request.window)[request.arch].window > 1
+            + (f" (first conv inflated: {request.inflate})" if request.init and arch_spec(request.arch, request.window).window > 1
                else "")
             + (f", {request.epoch_limit} windows/epoch" if request.epoch_limit else "") + f", balance {request.balance}"
             + (f", distilled: targets {1 - request.teacher_weight:g} x own + {request.teacher_weight:g} x the mean of "
@@ -288,11 +289,11 @@ def extra_metadata(trainer: Trainer, validation: str | None) -> dict[str, object
     return {"validation": f"{validation}: accuracy {val_acc:.4f}"} if validation and val_acc is not None else {}
 
 
-def write_card(path: Path, model: ExpressionModel, trainer: Trainer) -> None:
+def write_card(path: Path, model: ExpressionModel, trainer: Trainer, notes: str = "") -> None:
     about = trainer.about
     val_acc = trainer.history.epochs[-1].get("val_acc") if trainer.history.epochs else None
     card = ModelCard(model, trainer, about.get("recipe", ""), about.get("trained_on", ""), about.get("validation") or None,
-                     val_acc, latency_ms_per_face(model.info.path), about.get("command", "(not recorded)"))
+                     val_acc, latency_ms_per_face(model.info.path), about.get("command", "(not recorded)"), notes)
     card.write(path)
     console.print(f"wrote the model-card section to {path}")
 

@@ -35,6 +35,8 @@ from confcam.train.nets import (
     tune_temporal_only,
     widen_classifier,
 )
+from confcam.train.nano.net import NanoNet
+from confcam.train.nano.space import is_spec_path, load_spec
 
 TUNING = ("all", "temporal")
 """What training may change: every weight, or only how a TimeConvNet's first conv weighs its frames."""
@@ -54,6 +56,15 @@ class ArchSpec:
     thesis_params: int | None
     build: Callable[[], nn.Module]
     note: str = ""
+    size: int | None = None
+    """The input size the network was made for (a searched spec's); None: any."""
+
+    def check_input(self, size: int, window: int) -> None:
+        """A one-line error when --size or --window does not fit the network."""
+        if self.size is not None and size != self.size:
+            raise ConfcamError(f"--size {size}: {self.name} was made for {self.size}x{self.size} faces; give --size {self.size}")
+        if self.window > 1 and window != self.window:
+            raise ConfcamError(f"--window {window}: {self.name} reads t={self.window} frames; give --window {self.window}")
 
 
 THESIS_CLASSES = 7
@@ -84,15 +95,31 @@ def architectures(window: int = 5) -> dict[str, ArchSpec]:
     }
 
 
+def arch_spec(arch: str, window: int = 5) -> ArchSpec:
+    """A built-in architecture by name, or one found by `confcam train search` from its spec file (.json)."""
+    if is_spec_path(arch):
+        spec = load_spec(Path(arch))
+        return ArchSpec(spec.name, spec.frames, None, lambda c: NanoNet(spec, c),
+                        f"EmotionNet Nano found by confcam train search: {spec.describe()}", spec.input_size)
+    specs = architectures(window)
+    if arch not in specs:
+        raise ConfcamError(f"--arch {arch!r}: unknown architecture; known: {', '.join(specs)}, "
+                           "or a spec .json of `confcam train search`")
+    return specs[arch]
+
+
+def input_defaults(arch: str) -> tuple[int, int]:
+    """(size, window) a command uses when not told: a spec's own, else 48 and 5."""
+    spec = arch_spec(arch)
+    return spec.size or 48, spec.window if spec.window > 1 else 5
+
+
 def build_network(arch: str, window: int = 5, init: Path | None = None, classes: int = len(LABELS),
                   inflate: str = "mean") -> tuple[nn.Module, ArchSpec]:
     """The network (logits out, input [N, t, S, S]) and its spec. init starts it from a 2D model: the
     published mini-Xception .hdf5 (its 7 FER2013 classes widened to LABELS) or the .ckpt of an earlier
     2D `confcam train` run; a TimeConvNet gets the 2D first conv inflated over t (see INFLATIONS)."""
-    specs = architectures(window)
-    if arch not in specs:
-        raise ConfcamError(f"unknown architecture {arch!r}; known: {', '.join(specs)}")
-    spec = specs[arch]
+    spec = arch_spec(arch, window)
     if init is None:
         return spec.build(classes), spec
     from_checkpoint = Path(init).suffix == ".ckpt"
@@ -158,7 +185,7 @@ def _load_checkpoint(path: Path) -> dict:
 def check_tuning(arch: str, window: int, tune: str) -> None:
     if tune not in TUNING:
         raise ConfcamError(f"--tune {tune!r}: choose one of {', '.join(TUNING)}")
-    if tune == "temporal" and architectures(window)[arch].window < 2:
+    if tune == "temporal" and arch_spec(arch, window).window < 2:
         raise ConfcamError(f"--tune temporal needs a TimeConvNet; {arch} sees one frame")
 
 
@@ -303,16 +330,18 @@ class Trainer:
         low, high = SCALE
         return torch.from_numpy(windows * np.float32(high - low) + np.float32(low)).to(self.distributed.device)
 
-    def train(self, progress: Callable[[int, int, dict[str, float]], None] | None = None, max_steps: int | None = None) -> History:
+    def train(self, progress: Callable[[int, int, dict[str, float]], None] | None = None, max_steps: int | None = None,
+              until: int | None = None) -> History:
         """Run the remaining epochs; progress(epoch, step, stats) after every step. max_steps stops early
-        (CI smoke runs). Under torchrun each process trains on its share of every batch; only the main one
-        validates, writes the checkpoint and announces."""
+        (CI smoke runs); until stops after that epoch, and a later call goes on from there (a search
+        looks at a candidate's first epoch before spending the rest on it). Under torchrun each process
+        trains on its share of every batch; only the main one validates, writes the checkpoint and announces."""
         steps = self.steps_per_epoch()
         total = steps * self.config.epochs
         done = 0
         shard = (self.distributed.rank, self.distributed.world)
         model = self.distributed.wrap(self.model)
-        for epoch in range(self.start_epoch, self.config.epochs):
+        for epoch in range(self.start_epoch, min(self.config.epochs, until or self.config.epochs)):
             started = time.perf_counter()
             rng = np.random.default_rng([self.config.seed, epoch])
             torch.manual_seed(self.config.seed * 100_003 + epoch)
@@ -343,6 +372,7 @@ class Trainer:
                 row["val_acc"] = self.validate()
             self.history.seconds += time.perf_counter() - started
             self.history.epochs.append(row)
+            self.start_epoch = epoch + 1
             self._save(epoch)
             if self.distributed.is_main:
                 self.announce(json.dumps(row | {"seconds": round(self.history.seconds, 1)}))
@@ -380,7 +410,7 @@ class Trainer:
             "input_size": self.config.size,
             "scale": f"{SCALE[0]:g},{SCALE[1]:g}",
             "crop": str(CropRule()),
-            "arch": self.config.arch,
+            "arch": self.spec.name,
             "trained_on": trained_on,
             "source": "trained by confcam (confcam train); architecture after J. R. H. Lee's thesis; MIT",
             "recipe": recipe,
