@@ -1,6 +1,6 @@
 """Registries of named stage factories, filled by confcam's own modules and by other packages' entry points.
 
-A stage family (sinks, sources, detectors) keeps one Registry. Each Entry names a factory and the typed options it
+A stage family (sources, detectors, smoothers, styles, sinks) keeps one Registry. Each Entry names a factory and the typed options it
 takes, so the command line, the config checks and `confcam plugins` are all read from the same table:
 adding a stage is one new module with an `ENTRY`, and a third-party package adds one through an entry
 point (`[project.entry-points."confcam.sinks"] name = "package.module:ENTRY"`), as pytest plugins do.

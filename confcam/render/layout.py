@@ -134,18 +134,14 @@ class EmojiLayout:
             return 0
         return int(np.lexsort((crowding, hidden))[0])
 
-    def _sizes(self, face: Rect, width: int, height: int) -> tuple[float, float, float, float]:
-        """Face width, gap, and the wanted and smallest emoji sides for this face in this frame."""
-        face_w = max(face[2] - face[0], 1.0)
-        limit = float(min(width, height))
-        return face_w, self.gap * face_w, min(self.scale * face_w, limit), min(self.min_scale * face_w, limit)
-
     def _spots(self, face: Rect, width: int, height: int) -> list[tuple[float, float, float]]:
         """Spots (x, y, side; not yet clamped to the frame) in order of preference: above the head, right,
         left, then badges at the box's corners."""
         x1, y1, x2, y2 = face
-        face_w, gap, wanted, smallest = self._sizes(face, width, height)
+        face_w = max(x2 - x1, 1.0)
+        gap = self.gap * face_w
         limit = float(min(width, height))
+        wanted, smallest = min(self.scale * face_w, limit), min(self.min_scale * face_w, limit)
         spots: list[tuple[float, float, float]] = []
         room_above = y1 - gap
         if room_above >= smallest:
