@@ -44,8 +44,13 @@ HELD_OUT = ("lp_d11", "lp_s18", "lp_s32", "noface_face", "short_hamilton_clip", 
 DEFAULT_MODELS = tuple(p.stem for p in sorted((REPO / "models").glob("*.onnx")) if not p.stem.startswith("blazeface")) + \
     tuple(str(p) for p in sorted((REPO / "models" / "trained").glob("*.onnx")))
 """The bundled expression models and every file in models/trained/ (trained here; not bundled)."""
-TWINS = ("timeconvnet-minixception-ferplus=minixception-2d-ferplus", "timeconvnet-minixception-temporal=minixception-2d")
+TWINS = ("timeconvnet-minixception-ferplus=minixception-2d-ferplus", "timeconvnet-minixception-temporal=minixception-2d",
+         "timeconvnet-nano-250k=emotionnet-nano-250k", "timeconvnet-nano-20k=emotionnet-nano-20k")
 """TimeConvNets and the still model they were built from / trained beside."""
+NANO_STUDY = REPO / "models" / "search" / "emotionnet-nano.db"
+"""The committed `confcam train search` study the EmotionNet Nano models were picked from."""
+THESIS_NANO = (("EmotionNet Nano-A (thesis)", 232_000, 0.976), ("EmotionNet Nano-B (thesis)", 136_000, 0.927))
+"""The thesis' Chapter 4 figures: params and CK+ accuracy (subject-independent 10-fold)."""
 
 
 def teacher_caches(cache: Path, teacher: str) -> list[Path]:
@@ -227,7 +232,7 @@ def write_page(path: Path, rows: list[Row], caches: list[Path], twins: list[tupl
     load = os.getloadavg()[0]
     lines += ["", f"Latency: onnxruntime, 1 thread, median of 200 calls on the {os.cpu_count()}-core development machine "
               f"(load average {load:.1f} when the page was written).", ""]
-    lines += twin_table(rows, twins) + [""] + default_bar(rows)
+    lines += twin_table(rows, twins) + [""] + default_bar(rows) + [""] + nano_table(rows)
     lines += ["", "For reference, the thesis' Table 3.2 (BigFaceX, their 20 % test split; not comparable data):", "",
               "| network | top-1 | ms | params |", "|---|---|---|---|",
               "| 2D ConvNet (mini-Xception, last frame) | 0.757 | 3.22 | 58,423 |",
@@ -267,6 +272,46 @@ def twin_table(rows: list[Row], twins: list[tuple[str, str]]) -> list[str]:
                  for _, get in checks]
         lines.append(f"| {temporal.info.name} | {still.info.name} | " + " | ".join(cells) + " |")
     return lines
+
+
+def nano_table(rows: list[Row]) -> list[str]:
+    """The EmotionNet Nano models beside the default and the thesis' Nano-A / Nano-B, with how long the
+    search that found them took."""
+    nano = [row for row in rows if "nano" in str(row.info.arch)]
+    if not nano:
+        return []
+    reference = [row for row in rows if row.info.name == ModelRegistry.default_name("expression")]
+    lines = ["## EmotionNet Nano (found by `confcam train search`)", "", search_words(NANO_STUDY), "",
+             "| network | t | params | FER+ majority | FER2013 own labels | ms/face b1 | ms/face b9 | CK+ (thesis, 10-fold) |",
+             "|---|---|---|---|---|---|---|---|"]
+    for row in nano + reference:
+        r = row.report
+        lines.append(f"| {row.info.name} | {row.info.window} | {r.params or 0:,} | {row.scores['ferplus']:.4f} "
+                     f"| {row.scores['own']:.4f} | {r.ms_per_face[1]:.3f} | {r.ms_per_face[9]:.3f} | - |")
+    lines += [f"| {name} | 1 | ~{params:,} | - | - | - | - | {ck:.3f} |" for name, params, ck in THESIS_NANO]
+    lines += ["", "The thesis trained and tested on CK+ (posed lab sequences, not shareable here; run "
+              "`confcam eval-protocol ckplus` on your copy); confcam's Nano models on FER2013 / FER+ faces, so "
+              "the two are not comparable figures.", "", "![Pareto front](results/nano-pareto.png)"]
+    return lines
+
+
+def search_words(study_file: Path) -> str:
+    """The search's size and wall time, read from the study file."""
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.load_study(study_name=None, storage=f"sqlite:///{study_file}")
+    done = [t for t in study.trials if t.datetime_complete is not None and t.datetime_start is not None]
+    seconds = sum((t.datetime_complete - t.datetime_start).total_seconds() for t in done)  # type: ignore[operator]
+    complete = sum(t.state == optuna.trial.TrialState.COMPLETE for t in study.trials)
+    settings = study.user_attrs.get("settings", {})
+    return (f"Search: `{study_file.relative_to(REPO)}`, {len(study.trials)} trials ({complete} complete, the rest "
+            f"pruned or failed), {seconds / 60:.0f} min of trial time on one core of the {os.cpu_count()}-core development "
+            f"machine; each trial {settings.get('epochs')} epochs on a fixed {settings.get('subset', 0):,}-face subset of "
+            f"{settings.get('data')} with {settings.get('votes')} vote targets, scored on {settings.get('val_subset', 0):,} "
+            f"faces of {settings.get('val')}. Space: {settings.get('space')}. The models below were retrained fully "
+            "from the picked specs (`models/search/*.json`; recipes in `models/MODEL_CARD.md`), each TimeConvNet from "
+            "its still twin. Reproduce: `models/search/run-search.sh --trials 0 --export models/nano`.")
 
 
 def default_bar(rows: list[Row]) -> list[str]:

@@ -19,6 +19,7 @@ from confcam.classify.model import ExpressionModel
 from confcam.classify.registry import ModelRegistry
 from confcam.errors import ConfcamError
 from confcam.train.data import LABELS
+from confcam.train.nano.candidates import assign
 from confcam.train.nano.net import NanoNet
 from confcam.train.nano.space import NanoSpec, SearchSpace, Stage, load_spec
 from confcam.train.nets import count_params
@@ -234,6 +235,29 @@ def test_exported_candidate_is_retrained_with_its_spec_and_card_and_runs_live(se
     assert "**Space**: input 48/64 px" in card and "**Constraints**: none" in card
     labels = live_labels(model_file)
     assert labels and all(label in model.info.labels + ("uncertain",) for label in labels)
+    again = search(faces, study_file, "--trials", "0", "--export", str(out), "--export-under", "10000000",
+                   "--export-epochs", "1", "--cache", str(tmp_path / "cache" / "windows"))
+    assert "from epoch 2" in again, "a second export resumes the finished run's checkpoint instead of retraining"
+
+
+FRONT = [(0, 0.534, 57_848), (1, 0.533, 11_308), (2, 0.468, 8_940), (3, 0.540, 240_000)]
+"""(trial number, accuracy, params) of a Pareto front like the committed study's."""
+
+
+@pytest.mark.parametrize("budgets, picked", [
+    ((250_000,), [3]),
+    ((150_000,), [0]),
+    ((250_000, 150_000), [3, 0]),
+    ((150_000, 100_000), [0, 1]),
+    ((100_000, 150_000), [0, 1]),
+    ((150_000, 100_000, 50_000, 10_000), [0, 1, 2]),
+    ((5_000,), []),
+])
+def test_each_budget_picks_its_own_most_accurate_candidate(budgets: tuple[int, ...], picked: list[int]) -> None:
+    front = [optuna.trial.create_trial(values=[acc, params, 0.1]) for _, acc, params in FRONT]
+    for number, trial in zip((n for n, _, _ in FRONT), front):
+        trial.number = number
+    assert [trial.number for _, trial in assign(front, budgets) if trial is not None] == picked
 
 
 def test_ckplus_protocol_trains_a_searched_architecture(tmp_path: Path) -> None:

@@ -3,6 +3,7 @@ run, its spec JSON beside it and the search recorded in its model-card section."
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,10 +26,24 @@ class ExportPlan:
     cache: Path = Path("~/.cache/confcam/windows")
 
 
-def pick(front: list[FrozenTrial], budget: int) -> FrozenTrial | None:
-    """The most accurate Pareto candidate with at most `budget` parameters."""
-    fitting = [t for t in front if t.values[1] <= budget]
+def pick(front: list[FrozenTrial], budget: int, taken: Collection[int] = ()) -> FrozenTrial | None:
+    """The most accurate Pareto candidate with at most `budget` parameters that no larger budget took (a
+    small candidate may win every budget; each budget should still ship its own model)."""
+    fitting = [t for t in front if t.values[1] <= budget and t.number not in taken]
     return max(fitting, key=lambda t: t.values[0]) if fitting else None
+
+
+def assign(front: list[FrozenTrial], budgets: tuple[int, ...]) -> list[tuple[int, FrozenTrial | None]]:
+    """Each budget, largest first, with the candidate it ships (None: no other candidate fits)."""
+    chosen: list[tuple[int, FrozenTrial | None]] = []
+    for budget in sorted(budgets, reverse=True):
+        chosen.append((budget, pick(front, budget, {t.number for _, t in chosen if t is not None})))
+    return chosen
+
+
+def checkpoint_of(cache: Path, name: str) -> Path:
+    """Where a candidate's run checkpoints each epoch: an export stopped midway resumes from it."""
+    return cache.parent / "checkpoints" / f"{name}.ckpt"
 
 
 def candidate_name(budget: int) -> str:
@@ -65,27 +80,24 @@ def export_candidates(study: optuna.Study, request: SearchRequest, plan: ExportP
         raise ConfcamError(f"--export: study {study.study_name!r} has no feasible complete trial yet; run more --trials")
     settings = request.settings
     written: list[Path] = []
-    done: dict[int, str] = {}
-    for budget in plan.budgets:
-        trial = pick(front, budget)
+    for budget, trial in assign(front, plan.budgets):
         name = candidate_name(budget)
         if trial is None:
-            console.print(f"--export-under {budget:,}: no feasible Pareto candidate that small; skipped")
-            continue
-        if trial.number in done:
-            console.print(f"--export-under {budget:,}: trial {trial.number} is already {done[trial.number]}; skipped")
+            console.print(f"--export-under {budget:,}: no other feasible Pareto candidate that small; skipped")
             continue
         spec = NanoSpec.from_dict(trial.user_attrs["spec"]).renamed(name)
         spec_file = spec.save(plan.out / f"{name}.json")
         console.print(f"{name}: trial {trial.number} ({spec.describe()}), {plan.epochs} epochs")
+        checkpoint = checkpoint_of(plan.cache.expanduser(), name)
         written.append(run_training(TrainRequest(
             arch=str(spec_file), data=[settings.data], val=settings.val, epochs=plan.epochs, out=plan.out / f"{name}.onnx",
             size=spec.input_size, window=spec.frames if spec.frames > 1 else 5, batch_size=settings.batch_size,
-            votes=Path(settings.votes) if settings.votes else None, seed=settings.seed, threads=request.threads,
-            cache=plan.cache.expanduser(), card=plan.out / "MODEL_CARD.md",
+            lr=settings.lr, schedule="cosine", votes=Path(settings.votes) if settings.votes else None,
+            seed=settings.seed, threads=request.threads, cache=plan.cache.expanduser(), checkpoint=checkpoint,
+            resume=checkpoint.is_file(),
+            card=plan.out / "MODEL_CARD.md",
             card_notes=search_notes(study, request, trial, budget, space, spec_file.name),
         )))
-        done[trial.number] = name
     if not written:
         raise ConfcamError(f"--export: no feasible Pareto candidate under {', '.join(f'{b:,}' for b in plan.budgets)} params")
     console.print(f"wrote {', '.join(str(p) for p in written)} (specs and MODEL_CARD.md beside them; data {spec_name(settings.data)})")
