@@ -142,6 +142,26 @@ def test_confcam_train_builds_a_spec_file_at_its_own_size_and_window(faces, tmp_
                "--size", "48"], standalone_mode=False)
 
 
+def test_a_still_spec_checkpoint_starts_its_timeconvnet_twin_after_the_spec_file_moved(faces, tmp_path: Path) -> None:
+    still_file = SMALL.save(tmp_path / "small.json")
+    twin_file = NanoSpec.from_dict(SMALL.to_dict() | {"frames": 5}).renamed("small-t5").save(tmp_path / "small-t5.json")
+    checkpoint = tmp_path / "small.ckpt"
+    common = ["--data", str(faces[0]), "--epochs", "1", "--batch-size", "100", "--size", "48",
+              "--cache", str(tmp_path / "cache" / "windows")]
+    app()(["train", "--arch", str(still_file), *common, "--out", str(tmp_path / "small.onnx"), "--checkpoint",
+           str(checkpoint)], standalone_mode=False)
+    still_file.unlink()
+    out = tmp_path / "small-t5.onnx"
+    app()(["train", "--arch", str(twin_file), *common, "--window", "5", "--out", str(out), "--init", str(checkpoint),
+           "--inflate", "last", "--tune", "temporal"], standalone_mode=False)
+    faces_now = np.load(faces[1])["x"][:8].astype(np.float32) / 255.0
+    still, twin = ExpressionModel(tmp_path / "small.onnx"), ExpressionModel(out)
+    window = np.repeat(faces_now[:, None], 5, axis=1)
+    assert twin.info.window == 5
+    np.testing.assert_allclose(twin.predict(window), still.predict(faces_now[:, None]), atol=1e-4,
+                               err_msg="a still face gets the still twin's answer")
+
+
 def test_search_writes_a_sqlite_study_the_pareto_table_and_plot(searched) -> None:
     study_file, output = searched
     study = load(study_file)

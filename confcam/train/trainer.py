@@ -36,7 +36,7 @@ from confcam.train.nets import (
     widen_classifier,
 )
 from confcam.train.nano.net import NanoNet
-from confcam.train.nano.space import is_spec_path, load_spec
+from confcam.train.nano.space import NanoSpec, is_spec_path, load_spec
 
 TUNING = ("all", "temporal")
 """What training may change: every weight, or only how a TimeConvNet's first conv weighs its frames."""
@@ -98,14 +98,17 @@ def architectures(window: int = 5) -> dict[str, ArchSpec]:
 def arch_spec(arch: str, window: int = 5) -> ArchSpec:
     """A built-in architecture by name, or one found by `confcam train search` from its spec file (.json)."""
     if is_spec_path(arch):
-        spec = load_spec(Path(arch))
-        return ArchSpec(spec.name, spec.frames, None, lambda c: NanoNet(spec, c),
-                        f"EmotionNet Nano found by confcam train search: {spec.describe()}", spec.input_size)
+        return nano_arch(load_spec(Path(arch)))
     specs = architectures(window)
     if arch not in specs:
         raise ConfcamError(f"--arch {arch!r}: unknown architecture; known: {', '.join(specs)}, "
                            "or a spec .json of `confcam train search`")
     return specs[arch]
+
+
+def nano_arch(spec: NanoSpec) -> ArchSpec:
+    return ArchSpec(spec.name, spec.frames, None, lambda c: NanoNet(spec, c),
+                    f"EmotionNet Nano found by confcam train search: {spec.describe()}", spec.input_size)
 
 
 def input_defaults(arch: str) -> tuple[int, int]:
@@ -160,7 +163,10 @@ def _checkpoint_2d(path: Path, classes: int) -> nn.Module:
     """The 2D network of a `confcam train` checkpoint."""
     state = _load_checkpoint(path)
     arch = state["config"]["arch"]
-    spec = architectures(1).get(arch)
+    if "spec" in state:  # a searched architecture: its spec travels in the checkpoint, the file may have moved
+        spec: ArchSpec | None = nano_arch(NanoSpec.from_dict(state["spec"]))
+    else:
+        spec = arch_spec(arch, 1) if is_spec_path(arch) else architectures(1).get(arch)
     if spec is None or spec.window != 1:
         raise ConfcamError(f"--init {path}: a checkpoint of a 2D network is needed, this one is {arch}")
     net = spec.build(classes)
@@ -323,7 +329,8 @@ class Trainer:
         temp = self.checkpoint.with_name(f".{self.checkpoint.name}.part")
         torch.save({"config": asdict(self.config), "net": self.net.state_dict(), "optimizer": self.optimizer.state_dict(),
                     "history": self.history.epochs, "seconds": self.history.seconds, "epoch": epoch,
-                    "about": self.about}, temp)
+                    "about": self.about, **({"spec": self.net.spec.to_dict()} if isinstance(self.net, NanoNet) else {})},
+                   temp)
         os.replace(temp, self.checkpoint)
 
     def _scaled(self, windows: np.ndarray) -> torch.Tensor:
