@@ -310,8 +310,8 @@ def search_words(study_file: Path) -> str:
             f"machine; each trial {settings.get('epochs')} epochs on a fixed {settings.get('subset', 0):,}-face subset of "
             f"{settings.get('data')} with {settings.get('votes')} vote targets, scored on {settings.get('val_subset', 0):,} "
             f"faces of {settings.get('val')}. Space: {settings.get('space')}. The models below were retrained fully "
-            "from the picked specs (`models/search/*.json`; recipes in `models/MODEL_CARD.md`), each TimeConvNet from "
-            "its still twin. Reproduce: `models/search/run-search.sh --trials 0 --export models/nano`.")
+            "from the picked specs (`models/emotionnet-nano-*.json`; recipes in `models/MODEL_CARD.md`), each TimeConvNet from "
+            "its still twin. Reproduce: `models/search/run-search.sh --trials 0 --export models`.")
 
 
 def default_bar(rows: list[Row]) -> list[str]:

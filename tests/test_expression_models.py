@@ -272,8 +272,9 @@ def test_registry_resolves_default_name_and_path(spec: str | None, kind: str, na
 @pytest.mark.parametrize(
     "spec, kind, message",
     [
-        ("no-such-model", "expression", "known expression models: minixception-2d-ferplus, minixception-2d, "
-                                          "timeconvnet-minixception-temporal, timeconvnet-minixception "),
+        ("no-such-model", "expression", "known expression models: emotionnet-nano-20k, emotionnet-nano-250k, "
+                                          "minixception-2d-ferplus, minixception-2d, timeconvnet-minixception-temporal, "
+                                          "timeconvnet-minixception, timeconvnet-nano-20k, timeconvnet-nano-250k "),
         ("blazeface-short", "expression", "known expression models"),
         (str(models_dir() / "blazeface-short.onnx"), "expression", "is a detector model"),
         ("/nowhere/model.onnx", "expression", "not found"),

@@ -267,6 +267,7 @@ def reproduce_command(r: TrainRequest) -> str:
     parts += [f"--val {r.val}"] if r.val else []
     parts += [f"--epoch-limit {r.epoch_limit}"] if r.epoch_limit else []
     parts += [f"--init {r.init}"] if r.init else []
+    parts += [f"--teacher {r.teacher}"] if r.teacher != TrainRequest.teacher else []
     parts += [f"--tune {r.tune}"] if r.tune != "all" else []
     parts += [f"--votes {r.votes}", f"--vote-mode {r.vote_mode}"] if r.votes else []
     parts += [f"--label-weight {r.label_weight:g}"] if r.votes and r.label_weight else []

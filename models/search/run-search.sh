@@ -1,6 +1,6 @@
 #!/bin/bash
 # EmotionNet Nano search (issue 14): resumable; rerun to add trials, or add
-# `--trials 0 --export models/nano` to retrain the chosen candidates (resumes from their checkpoints).
+# `--trials 0 --export models` to retrain the chosen candidates (resumes from their checkpoints).
 cd "$(dirname "$0")/../.."
 export OMP_NUM_THREADS=1
 F=../shared/data/fer2013/fer2013_train_publictest.npz
