@@ -232,7 +232,7 @@ def write_page(path: Path, rows: list[Row], caches: list[Path], twins: list[tupl
     load = os.getloadavg()[0]
     lines += ["", f"Latency: onnxruntime, 1 thread, median of 200 calls on the {os.cpu_count()}-core development machine "
               f"(load average {load:.1f} when the page was written).", ""]
-    lines += twin_table(rows, twins) + [""] + default_bar(rows) + [""] + nano_table(rows)
+    lines += training_table(rows) + [""] + twin_table(rows, twins) + [""] + default_bar(rows) + [""] + nano_table(rows)
     lines += ["", "For reference, the thesis' Table 3.2 (BigFaceX, their 20 % test split; not comparable data):", "",
               "| network | top-1 | ms | params |", "|---|---|---|---|",
               "| 2D ConvNet (mini-Xception, last frame) | 0.757 | 3.22 | 58,423 |",
@@ -271,6 +271,23 @@ def twin_table(rows: list[Row], twins: list[tuple[str, str]]) -> list[str]:
         cells = [f"{get(temporal):.4f} vs {get(still):.4f} ({'=' if abs(get(temporal) - get(still)) < 5e-5 else '+' if get(temporal) > get(still) else '-'})"
                  for _, get in checks]
         lines.append(f"| {temporal.info.name} | {still.info.name} | " + " | ".join(cells) + " |")
+    return lines
+
+
+def training_table(rows: list[Row]) -> list[str]:
+    """What each model was trained on and for how long, as its model file records it (confcam.trained_on,
+    confcam.epochs, confcam.train_seconds: written by `confcam train`; published ports record no time)."""
+    import onnx
+
+    lines = ["## What each model was trained on, and for how long", "",
+             "As each model file records it; wall time of `confcam train` on the 2-core development machine, which was "
+             "shared with other work (recipes and commands in `models/MODEL_CARD.md`).", "",
+             "| model | trained on | epochs | training wall time |", "|---|---|---|---|"]
+    for row in rows:
+        meta = {p.key: p.value for p in onnx.load(str(row.info.path), load_external_data=False).metadata_props}
+        seconds = meta.get("confcam.train_seconds")
+        took = f"{int(seconds) / 3600:.2f} h ({int(seconds):,} s)" if seconds else "- (published weights, not trained here)"
+        lines.append(f"| {row.info.name} | {meta.get('confcam.trained_on', '-')} | {meta.get('confcam.epochs', '-')} | {took} |")
     return lines
 
 
