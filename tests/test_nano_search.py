@@ -220,6 +220,7 @@ def test_constraints_mark_trials_infeasible_and_hopeless_ones_are_pruned(
     (["--subset", "5000"], "--subset 5000: .* has 300 faces"),
     (["--trials", "0", "--study", "missing.db"], "no such study file"),
     (["--votes", "no-votes.npz"], "no such file"),
+    (["--export", "out", "--export-balance", "most"], "--export-balance 'most': choose one of none, sqrt, equal"),
 ])
 def test_bad_search_options_fail_with_one_line_and_write_nothing(change: list[str], message: str, faces,
                                                                   tmp_path: Path) -> None:
@@ -227,7 +228,7 @@ def test_bad_search_options_fail_with_one_line_and_write_nothing(change: list[st
     options = {"--study": "nano.db", "--data": str(train), "--val": str(val), "--trials": "1"}
     for flag, value in zip(change[::2], change[1::2]):
         options[flag] = str(train) if value == "TRAIN" else value
-    for flag in ("--study", "--plot", "--votes"):
+    for flag in ("--study", "--plot", "--votes", "--export"):
         if flag in options:
             options[flag] = str(tmp_path / options[flag])
     args = ["train", "search", *QUICK, *(x for pair in options.items() for x in pair)]

@@ -177,6 +177,8 @@ def register(cli: typer.Typer) -> None:
         export_under: list[int] = typer.Option([250_000, 150_000], min=1, help="With --export: the most accurate "
                                                "candidate with at most this many params (repeatable)."),
         export_epochs: int = typer.Option(30, min=1, help="With --export: epochs of each full retraining."),
+        export_balance: str = typer.Option("sqrt", help="With --export: class balancing of the full retraining "
+                                           "(none, sqrt or equal; the trials use none)."),
         cache: Path = typer.Option(Path("~/.cache/confcam/windows"), help="With --export: checkpoints go beside it."),
         seed: int = typer.Option(0),
         threads: int = typer.Option(1, min=1, help="PyTorch threads (latency is always measured on 1)."),
@@ -196,7 +198,8 @@ def register(cli: typer.Typer) -> None:
             min_accuracy=min_accuracy, latency_runs=latency_runs,
         )
         search_command(SearchRequest(study.expanduser(), settings, trials, timeout, study_name, threads), plot,
-                       ExportPlan(export.expanduser(), tuple(export_under), export_epochs, cache) if export else None)
+                       ExportPlan(export.expanduser(), tuple(export_under), export_epochs, cache, export_balance)
+                       if export else None)
 
     cli.add_typer(train_cli, name="train")
 

@@ -24,6 +24,9 @@ class ExportPlan:
     budgets: tuple[int, ...] = (250_000, 150_000)
     epochs: int = 30
     cache: Path = Path("~/.cache/confcam/windows")
+    balance: str = "sqrt"
+    """Class balancing of the full retraining: a short trial ranks fine without it, but a shipped model
+    trained without it all but never says disgust or fear (the rare classes)."""
 
 
 def pick(front: list[FrozenTrial], budget: int, taken: Collection[int] = ()) -> FrozenTrial | None:
@@ -92,7 +95,7 @@ def export_candidates(study: optuna.Study, request: SearchRequest, plan: ExportP
         written.append(run_training(TrainRequest(
             arch=str(spec_file), data=[settings.data], val=settings.val, epochs=plan.epochs, out=plan.out / f"{name}.onnx",
             size=spec.input_size, window=spec.frames if spec.frames > 1 else 5, batch_size=settings.batch_size,
-            lr=settings.lr, schedule="cosine", votes=Path(settings.votes) if settings.votes else None,
+            lr=settings.lr, schedule="cosine", balance=plan.balance, votes=Path(settings.votes) if settings.votes else None,
             seed=settings.seed, threads=request.threads, cache=plan.cache.expanduser(), checkpoint=checkpoint,
             resume=checkpoint.is_file(),
             card=plan.out / "MODEL_CARD.md",

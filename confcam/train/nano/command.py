@@ -9,6 +9,7 @@ from rich.console import Console
 
 from confcam.errors import ConfcamError
 from confcam.fileio import check_writable
+from confcam.train.data import BALANCING
 from confcam.train.nano.candidates import ExportPlan, export_candidates
 from confcam.train.nano.search import SearchRequest, console, StudyCounts, pareto_table, plot_pareto, run_search
 
@@ -28,6 +29,8 @@ def check_search(request: SearchRequest, plot: Path | None, plan: ExportPlan | N
         check_writable(plot)
     if plan is not None and plan.out.exists() and not plan.out.is_dir():
         raise ConfcamError(f"--export {plan.out}: not a folder")
+    if plan is not None and plan.balance not in BALANCING:
+        raise ConfcamError(f"--export-balance {plan.balance!r}: choose one of {', '.join(BALANCING)}")
     if request.trials == 0 and not request.study.is_file():
         raise ConfcamError(f"--study {request.study}: no such study file to report on; give --trials")
 
