@@ -316,15 +316,13 @@ def search_words(study_file: Path) -> str:
     """The search's size and wall time, read from the study file."""
     import optuna
 
+    from confcam.train.nano.search import StudyCounts
+
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = optuna.load_study(study_name=None, storage=f"sqlite:///{study_file}")
-    done = [t for t in study.trials if t.datetime_complete is not None and t.datetime_start is not None]
-    seconds = sum((t.datetime_complete - t.datetime_start).total_seconds() for t in done)  # type: ignore[operator]
-    complete = sum(t.state == optuna.trial.TrialState.COMPLETE for t in study.trials)
     settings = study.user_attrs.get("settings", {})
-    return (f"Search: `{study_file.relative_to(REPO)}`, {len(study.trials)} trials ({complete} complete, the rest "
-            f"pruned or failed), {seconds / 60:.0f} min of trial time on one core of the {os.cpu_count()}-core development "
-            f"machine; each trial {settings.get('epochs')} epochs on a fixed {settings.get('subset', 0):,}-face subset of "
+    return (f"Search: `{study_file.relative_to(REPO)}`, {StudyCounts.of(study).text()}, on one core of the "
+            f"{os.cpu_count()}-core development machine; each trial {settings.get('epochs')} epochs on a fixed {settings.get('subset', 0):,}-face subset of "
             f"{settings.get('data')} with {settings.get('votes')} vote targets, scored on {settings.get('val_subset', 0):,} "
             f"faces of {settings.get('val')}. Space: {settings.get('space')}. The models below were retrained fully "
             "from the picked specs (`models/emotionnet-nano-*.json`; recipes in `models/MODEL_CARD.md`), each TimeConvNet from "

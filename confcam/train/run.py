@@ -204,7 +204,7 @@ def _train(request: TrainRequest, distributed: Distributed, teacher: Teacher | N
         schedule=request.schedule, inflate=request.inflate,
         distill=teacher.fingerprint if teacher else (), distill_weight=request.teacher_weight,
     )
-    checkpoint = request.checkpoint or request.cache.parent / "checkpoints" / f"{request.out.stem}.ckpt"
+    checkpoint = request.checkpoint or default_checkpoint(request.cache, request.out.stem)
     mix = WindowMix(sets, request.epoch_limit)
     trainer = Trainer(config, mix, validation, checkpoint, announce=console.print, distributed=distributed)
     if request.resume:
@@ -239,6 +239,11 @@ def _train(request: TrainRequest, distributed: Distributed, teacher: Teacher | N
     if request.card:
         write_card(request.card, model, trainer, request.card_notes)
     return request.out
+
+
+def default_checkpoint(cache: Path, stem: str) -> Path:
+    """Where a run writing STEM.onnx checkpoints each epoch when not told: beside the window cache."""
+    return cache.parent / "checkpoints" / f"{stem}.ckpt"
 
 
 def recipe_text(request: TrainRequest) -> str:

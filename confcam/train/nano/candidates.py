@@ -13,7 +13,7 @@ from optuna.trial import FrozenTrial
 from confcam.errors import ConfcamError
 from confcam.train.nano.search import SearchRequest, StudyCounts, console, pareto_front
 from confcam.train.nano.space import NanoSpec, SearchSpace
-from confcam.train.run import TrainRequest, run_training, spec_name
+from confcam.train.run import TrainRequest, default_checkpoint, run_training, spec_name
 
 
 @dataclass(frozen=True)
@@ -42,11 +42,6 @@ def assign(front: list[FrozenTrial], budgets: tuple[int, ...]) -> list[tuple[int
     for budget in sorted(budgets, reverse=True):
         chosen.append((budget, pick(front, budget, {t.number for _, t in chosen if t is not None})))
     return chosen
-
-
-def checkpoint_of(cache: Path, name: str) -> Path:
-    """Where a candidate's run checkpoints each epoch: an export stopped midway resumes from it."""
-    return cache.parent / "checkpoints" / f"{name}.ckpt"
 
 
 def candidate_name(budget: int) -> str:
@@ -91,7 +86,7 @@ def export_candidates(study: optuna.Study, request: SearchRequest, plan: ExportP
         spec = NanoSpec.from_dict(trial.user_attrs["spec"]).renamed(name)
         spec_file = spec.save(plan.out / f"{name}.json")
         console.print(f"{name}: trial {trial.number} ({spec.describe()}), {plan.epochs} epochs")
-        checkpoint = checkpoint_of(plan.cache.expanduser(), name)
+        checkpoint = default_checkpoint(plan.cache.expanduser(), name)  # a rerun resumes it
         written.append(run_training(TrainRequest(
             arch=str(spec_file), data=[settings.data], val=settings.val, epochs=plan.epochs, out=plan.out / f"{name}.onnx",
             size=spec.input_size, window=spec.frames if spec.frames > 1 else 5, batch_size=settings.batch_size,
