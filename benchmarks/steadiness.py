@@ -22,6 +22,14 @@ with continuous timestamps. The *peak* is the first frame of the expressive part
 already at its held level there, since the stretch is steady from its start. The shown label *settles*
 at the earliest frame from which it is X until the end of the onset; the latency is settle time - peak
 time. An onset whose shown label is not X at its end never settled: its latency is infinite.
+
+"hindsight" replays the same probabilities through the HindsightDecoder that `confcam analyze` labels
+with (balanced, 2 s lag, exactly as analyze's HindsightSink feeds it). Its settle latency can be 0: it
+labels a change from where it starts.
+
+Clip ends: each onset cut END_AFTER_S seconds after its peak, as a recording that stops while the face
+is still expressive (a posed neutral -> apex sequence ends at its apex); the share of those cuts whose
+last frame is labelled X.
 """
 
 from __future__ import annotations
@@ -43,6 +51,7 @@ sys.path.insert(0, str(REPO))
 
 from confcam.analysis import shown_label_changes  # noqa: E402
 from confcam.bench import machine_info  # noqa: E402
+from confcam.classify.hindsight import HindsightDecoder  # noqa: E402
 from confcam.classify.smoother import STEADINESS_PRESETS, ExpressionSmoother, SmootherConfig  # noqa: E402
 from confcam.types import UNCERTAIN  # noqa: E402
 
@@ -50,6 +59,8 @@ VIDEOS = REPO.parent / "shared" / "data" / "videos"
 STEADY_WINDOW_S, STEADY_SHARE = 0.5, 0.5
 NEUTRAL_MIN_S, NEUTRAL_KEEP_S, NEUTRAL_LEAD_IN_S = 0.8, 2.0, 3.0
 EXPRESSIVE_MIN_S, EXPRESSIVE_KEEP_S = 1.5, 3.0
+END_AFTER_S = (0.3, 0.5, 1.0)
+HINDSIGHT = "hindsight"
 
 
 class FrameCountSmoother:
@@ -102,6 +113,27 @@ def replay_after(labels: tuple[str, ...], probs: np.ndarray, times: np.ndarray, 
     smoother = ExpressionSmoother(labels, config)
     ids = np.array([1])
     return [smoother.update(ids, p[None], float(t))[1][0] for p, t in zip(probs, times)]
+
+
+def replay_hindsight(labels: tuple[str, ...], probs: np.ndarray, times: np.ndarray, config: SmootherConfig) -> list[str]:
+    """What `confcam analyze` shows: each frame decided once the decoder's lag has passed, the rest at the end."""
+    decoder = HindsightDecoder(labels, config, first_step_s=float(times[1] - times[0]) if len(times) > 1 else 1 / 30)
+    shown: list[str] = []
+    for p, t in zip(probs, times):
+        decoder.push(1, p, float(t))
+        while len(shown) < len(times) and t - times[len(shown)] >= decoder.lag_s:
+            shown.append(decoder.decide_next(1).label)
+    while len(shown) < len(times):
+        shown.append(decoder.decide_next(1).label)
+    return shown
+
+
+def ends_right(replay, onset: Onset, after_s: float) -> bool | None:
+    """Whether a clip cut after_s seconds past the onset's peak ends on its expression (None: too short)."""
+    end = onset.peak + int(round(after_s / (onset.times[1] - onset.times[0]))) + 1
+    if end > len(onset.probs):
+        return None
+    return replay(onset.probs[:end], onset.times[:end])[-1] == onset.target
 
 
 def settle_latency(shown: list[str], times: np.ndarray, peak: int, target: str) -> float:
@@ -198,7 +230,8 @@ def analyse_clip(video: Path, model: str | None, out_dir: Path) -> dict:
 
 
 def measure(videos: list[Path], model: str | None, cache: Path) -> tuple[list[dict], str]:
-    columns = {"before": None, **{name: SmootherConfig.preset(name) for name in STEADINESS_PRESETS}}
+    columns = {"before": None, **{name: SmootherConfig.preset(name) for name in STEADINESS_PRESETS},
+               HINDSIGHT: SmootherConfig.preset("balanced")}
     rows, model_name = [], ""
     for video in videos:
         doc = analyse_clip(video, model, cache)
@@ -209,11 +242,16 @@ def measure(videos: list[Path], model: str | None, cache: Path) -> tuple[list[di
         row = {"clip": video.name, "faces": len(tracks), "seconds": sum(t.minutes for t in tracks) * 60, "onsets": len(onsets)}
         for name, config in columns.items():
             def replay(probs: np.ndarray, times: np.ndarray) -> list[str]:
-                return replay_before(labels, probs) if config is None else replay_after(labels, probs, times, config)
+                if config is None:
+                    return replay_before(labels, probs)
+                if name == HINDSIGHT:
+                    return replay_hindsight(labels, probs, times, config)
+                return replay_after(labels, probs, times, config)
 
             row[name] = {
                 "changes_per_min": [shown_label_changes(replay(t.probs, t.times)) / t.minutes for t in tracks],
                 "settle_s": [settle_latency(replay(o.probs, o.times), o.times, o.peak, o.target) for o in onsets],
+                "ends_right": {d: [e for o in onsets if (e := ends_right(replay, o, d)) is not None] for d in END_AFTER_S},
             }
         rows.append(row)
     return rows, model_name
@@ -223,8 +261,12 @@ def summary(values: list[float]) -> str:
     return "-" if not values else f"{statistics.median(values):.1f} / {max(values):.1f}".replace("inf", "never")
 
 
+def share(values: list[bool]) -> str:
+    return "-" if not values else f"{sum(values) / len(values):.2f} ({sum(values)}/{len(values)})"
+
+
 def markdown(rows: list[dict], model_name: str, command: str) -> str:
-    presets = list(STEADINESS_PRESETS)
+    presets = [*STEADINESS_PRESETS, HINDSIGHT]
     machine = machine_info()
     versions = ", ".join(f"{name} {version}" for name, version in machine["versions"].items())
     lines = [
@@ -236,8 +278,8 @@ def markdown(rows: list[dict], model_name: str, command: str) -> str:
         "```",
         "",
         "Changes per minute per face (median / max over the clip's faces) and settle latency in seconds "
-        "(median / max over the clip's onsets); \"before\" is the frame-counting smoother, the others are "
-        "`--steadiness` presets.",
+        "(median / max over the clip's onsets); \"before\" is the frame-counting smoother, calm / balanced / "
+        "quick the live `--steadiness` presets, hindsight what `confcam analyze` shows (balanced).",
         "",
         "| clip | faces | s | changes/min before | " + " | ".join(f"changes/min {p}" for p in presets)
         + " | onsets | settle s before | " + " | ".join(f"settle s {p}" for p in presets) + " |",
@@ -256,6 +298,16 @@ def markdown(rows: list[dict], model_name: str, command: str) -> str:
         + f" | {sum(r['onsets'] for r in rows)} | "
         + " | ".join(f"**{summary(every[c][1])}**" for c in ["before", *presets]) + " |"
     )
+    lines += [
+        "",
+        "Clip ends: every onset cut some seconds after its peak; share whose last frame shows the expression.",
+        "",
+        "| cut after the peak | " + " | ".join(["before", *presets]) + " |",
+        "|---" * (2 + len(presets)) + "|",
+    ]
+    for after in END_AFTER_S:
+        cells = [share([v for r in rows for v in r[c]["ends_right"][after]]) for c in ["before", *presets]]
+        lines.append(f"| {after:g} s | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
 

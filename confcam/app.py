@@ -15,6 +15,7 @@ from rich.table import Table
 
 from confcam.analysis import AnalysisJsonSink, PersonSummary, TimelineSink
 from confcam.build import build_annotators, build_pipeline, build_sinks, build_source, default_sink_kinds, has_display
+from confcam.classify.hindsight import DEFAULT_LAG_S, HindsightDecoder
 from confcam.classify.registry import ModelRegistry
 from confcam.config import PipelineConfig, PracticeOptions, SinkConfig, SourceConfig, WebConfig
 from confcam.errors import ConfcamError, SinkError
@@ -27,6 +28,7 @@ from confcam.processor import RunStats
 from confcam.render.base import Annotator
 from confcam.runner import Runner
 from confcam.sinks.base import Sink
+from confcam.sinks.hindsight import HindsightSink
 from confcam.sources.base import Source
 from confcam.types import Result
 
@@ -185,10 +187,10 @@ def print_practice_score(score: PracticeScore, labels: tuple[str, ...], title: s
 
 
 def analyze(path: Path, json_out: Path | None, pipeline: PipelineConfig, max_frames: int | None,
-            output: Path | None = None, plot: Path | None = None) -> None:
+            output: Path | None = None, plot: Path | None = None, hindsight: bool = True) -> None:
     """Streams the JSON as it goes; an interrupted run keeps a document marked partial and exits 128+signal.
     output: every frame labelled, with the recording's own sound (a file is never paced here, so no frame
-    is dropped)."""
+    is dropped). hindsight: each label decided with the seconds after it (HindsightDecoder), not live."""
     refuse_overwriting({"the input": path}, {"--json": json_out, "--output": output, "--plot": plot})
     if plot is not None and plot.suffix.lower() != ".png":
         raise ConfcamError(f"--plot {plot}: the picture is written as PNG; name it .png")
@@ -204,8 +206,12 @@ def analyze(path: Path, json_out: Path | None, pipeline: PipelineConfig, max_fra
         sinks.append(FileSink(output, audio_from=path))
     source, built, annotators = _parts(source_config, pipeline, style_needed=output is not None)
     if json_out is not None:
-        header = {"input": str(path), "model": built.model.info.name, "labels": list(built.class_names)}
+        header = {"input": str(path), "model": built.model.info.name, "labels": list(built.class_names),
+                  "label_rule": f"hindsight, {DEFAULT_LAG_S:g} s" if hindsight else "live"}
         sinks.append(AnalysisJsonSink(json_out, header, timeline, source))
+    if hindsight:
+        decoder = HindsightDecoder(built.class_names, pipeline.smoother)
+        sinks, annotators = [HindsightSink(decoder, sinks, annotators)], []
     runner = Runner(source, built, annotators, sinks, max_frames=max_frames)
     stats = _run_with_progress(runner, f"analysing {path.name}", _frame_total(runner.source, max_frames))
     print_summary(timeline.summaries(runner.source.fps))

@@ -165,11 +165,18 @@ def analyze(
                                           "frame, the recording's sound kept): .mp4, .mov or .mkv."),
     style: Optional[str] = typer.Option(None, help=STYLE_HELP, metavar=STYLES),
     plot: Optional[Path] = typer.Option(None, help="Also draw each person's expression over time into this PNG."),
+    live_labels: bool = typer.Option(False, "--live-labels", help="Label each frame as a live session would, "
+                                     "from what came before it only (default: with hindsight, from the 2 s "
+                                     "after it too, so a change is labelled where it starts and the last "
+                                     "frames are not behind). A smoother plugin set in --config always "
+                                     "labels live."),
     config: Optional[Path] = typer.Option(None, "--config", help=CONFIG_HELP),
 ) -> None:
     """Analyse a recording offline, as fast as the machine allows: per-person timeline and summary."""
     pipeline = _pipeline(config, model=model, detector=detector, style=style, steadiness=steadiness)
-    actions.analyze(path, json_out=json_out, pipeline=pipeline, max_frames=max_frames, output=output, plot=plot)
+    hindsight = not live_labels and pipeline.smoothing == "evidence"
+    actions.analyze(path, json_out=json_out, pipeline=pipeline, max_frames=max_frames, output=output, plot=plot,
+                    hindsight=hindsight)
 
 
 @cli.command(name="eval", epilog="Examples:\n\n  confcam eval ../shared/data/fer2013/fer2013_train_publictest.npz --split publictest\n\n"

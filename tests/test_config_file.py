@@ -78,7 +78,7 @@ def test_a_missing_config_file_is_named(tmp_path, capsys):
 
 def first_label_frame(tmp_path: Path, config: Path) -> int:
     out = tmp_path / f"{config.stem}.json"
-    assert main(["analyze", str(video("single_face.mp4")), "--json", str(out), "--config", str(config)]) == 0
+    assert main(["analyze", str(video("single_face.mp4")), "--json", str(out), "--config", str(config), "--live-labels"]) == 0
     frames = json.loads(out.read_text())["frames"]
     return next(f["frame"] for f in frames for face in f["tracks"] if face["label"] != UNCERTAIN)
 

@@ -34,7 +34,8 @@ def test_presets_order_from_quick_to_calm():
 
 def first_labelled_frame(tmp_path, steadiness: str) -> int:
     out = tmp_path / f"{steadiness}.json"
-    assert main(["analyze", str(video("single_face.mp4")), "--json", str(out), "--steadiness", steadiness]) == 0
+    assert main(["analyze", str(video("single_face.mp4")), "--json", str(out), "--steadiness", steadiness,
+                 "--live-labels"]) == 0
     frames = json.loads(out.read_text())["frames"]
     return next(f["frame"] for f in frames for face in f["tracks"] if face["label"] != UNCERTAIN)
 
