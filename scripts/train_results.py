@@ -29,7 +29,7 @@ from confcam.classify.evaluate import evaluate_npz  # noqa: E402
 from confcam.classify.model import ExpressionModel  # noqa: E402
 from confcam.classify.registry import ModelRegistry  # noqa: E402
 from confcam.classify.smoother import ExpressionSmoother  # noqa: E402
-from confcam.train.data import LABELS, CachedWindows, resize_faces  # noqa: E402
+from confcam.train.data import CHANGE_SPAN, LABELS, CachedWindows, changing_windows, resize_faces  # noqa: E402
 from confcam.train.report import EvalReport, latency_ms_per_face, onnx_params  # noqa: E402
 
 FER2013 = REPO.parent / "shared" / "data" / "fer2013" / "fer2013_train_publictest.npz"
@@ -37,8 +37,6 @@ FERPLUS = FER2013.parent / "ferplus_votes.npz"
 VIDEOS = REPO.parent / "shared" / "data" / "videos"
 HARD_CLASSES = ("angry", "disgust", "fear")
 """The classes the published model recalls worst; the recognition issue asks each to improve."""
-CHANGE_SPAN = 4
-"""A window's face is changing when its reference label differs from the one this many frames earlier."""
 HELD_OUT = ("lp_d11", "lp_s18", "lp_s32", "noface_face", "short_hamilton_clip", "single_face")
 """Shared clips never used for training (the others gave teacher-labelled training windows)."""
 DEFAULT_MODELS = tuple(p.stem for p in sorted((REPO / "models").glob("*.onnx")) if not p.stem.startswith("blazeface")) + \
@@ -89,7 +87,7 @@ def video_scores(model: ExpressionModel, caches: list[Path]) -> dict[str, float]
         right = predicted == reference
         agree += int(right.sum())
         total += len(predicted)
-        moving = changing_windows(path, reference)
+        moving = changing_in_cache(path, reference)
         agree_changing += int(right[moving].sum())
         changing += int(moving.sum())
         smoother = ExpressionSmoother(model.info.labels)
@@ -102,13 +100,10 @@ def video_scores(model: ExpressionModel, caches: list[Path]) -> dict[str, float]
             "shown_changes_per_100": 100.0 * shown_flips / max(pairs, 1)}
 
 
-def changing_windows(path: Path, reference: np.ndarray) -> np.ndarray:
+def changing_in_cache(path: Path, reference: np.ndarray) -> np.ndarray:
     """Windows whose reference label differs from the reference CHANGE_SPAN frames earlier on the same face."""
     with np.load(path) as data:
-        tracks, frames = data["track_ids"], data["last_frames"]
-    where = {(int(k), int(f)): i for i, (k, f) in enumerate(zip(tracks, frames))}
-    earlier = np.array([where.get((int(k), int(f) - CHANGE_SPAN), -1) for k, f in zip(tracks, frames)])
-    return (earlier >= 0) & (reference != reference[np.maximum(earlier, 0)])
+        return changing_windows(np.eye(len(LABELS))[reference], data["track_ids"], data["last_frames"])
 
 
 def face_order(path: Path) -> tuple[np.ndarray, np.ndarray]:

@@ -12,6 +12,7 @@ from confcam.classify.model import ExpressionModel
 from confcam.errors import ConfcamError
 from confcam.paths import models_dir
 from confcam.train.data import (
+    CHANGE_SPAN,
     LABELS,
     CachedWindows,
     StillFaces,
@@ -19,6 +20,7 @@ from confcam.train.data import (
     WebcamMotion,
     WindowMix,
     WindowSynthesizer,
+    changing_windows,
 )
 from confcam.train.video import TeacherLabeller, VideoWindowBuilder, WindowCache
 from tests.conftest import FER2013, SHARED, video
@@ -172,3 +174,33 @@ def test_a_folder_without_videos_is_a_user_error(teacher: ExpressionModel, tmp_p
     cache = WindowCache(tmp_path / "cache", VideoWindowBuilder(teacher))
     with pytest.raises(ConfcamError, match="no video files"):
         cache.load_folder(tmp_path)
+
+
+@pytest.mark.parametrize(
+    "labels,tracks,expected",
+    [
+        ([0, 0, 0, 0, 0, 0], [1] * 6, [False] * 6),
+        ([0, 0, 0, 0, 2, 2], [1] * 6, [False, False, False, False, True, True]),
+        ([0, 0, 0, 0, 2, 2], [1, 1, 1, 1, 2, 2], [False] * 6),
+    ],
+    ids=["still face", "a change four frames on", "another face is no change"],
+)
+def test_a_window_is_changing_when_its_label_differs_from_four_frames_earlier_on_the_same_face(labels, tracks, expected):
+    assert CHANGE_SPAN == 4
+    targets = np.eye(len(LABELS))[labels]
+    assert changing_windows(targets, np.array(tracks), np.arange(len(labels))).tolist() == expected
+
+
+def test_the_onset_weight_draws_real_changing_windows_more_often(teacher: ExpressionModel, tmp_path: Path) -> None:
+    clip_dir = tmp_path / "clips"
+    clip_dir.mkdir()
+    (clip_dir / "lp_d3.mp4").symlink_to(video("lp_d3.mp4"))
+    windows = WindowCache(tmp_path / "cache", VideoWindowBuilder(teacher, window=5, size=48)).load_folder(
+        clip_dir, announce=lambda _: None)
+    assert windows.changing is not None and 0 < windows.changing.sum() < len(windows) / 4
+    share = lambda: windows.changing[windows.epoch_indices(np.random.default_rng(0))].mean()  # noqa: E731
+    plain = share()
+    windows.onset_weight = 5.0
+    weighted = share()
+    assert len(windows.epoch_indices(np.random.default_rng(0))) == len(windows)
+    assert weighted > 2.5 * plain

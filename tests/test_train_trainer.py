@@ -205,6 +205,8 @@ def test_a_stopped_run_exports_from_its_checkpoint(tiny_npz, tmp_path: Path) -> 
     ({"--inflate": "magic"}, "choose one of"),
     ({"--votes": "/nonexistent-votes.npz"}, "no such file"),
     ({"--label-weight": "-1"}, "must be 0 or more"),
+    ({"--onset-weight": "0.5"}, "must be 1 or more"),
+    ({"--onset-weight": "4"}, "no --data set is a folder of videos"),
 ])
 def test_bad_train_options_fail_with_one_line_and_write_nothing(
     change: dict[str, str], message: str, tiny_npz, tmp_path: Path

@@ -101,6 +101,9 @@ def register(cli: typer.Typer) -> None:
                                            "Computed once, cached in --cache. Same 8 classes as the student."),
         distill_weight: Optional[float] = typer.Option(None, help="With --distill: target = (1 - W) x votes/label + W x "
                                                         "teacher (default 0.5)."),
+        onset_weight: float = typer.Option(1.0, help="Video windows whose face is changing (its label at the last frame "
+                                           "differs from 4 frames earlier) are drawn this many times as often: they "
+                                           "are what a TimeConvNet must get right, and few (e.g. 4)."),
     ) -> None:
         """Train a network and export it as a confcam model file (see `confcam train nets`)."""
         if ctx.invoked_subcommand is not None:
@@ -118,7 +121,7 @@ def register(cli: typer.Typer) -> None:
             lr=lr, balance=balance, epoch_limit=epoch_limit, init=init, teacher=teacher, cache=cache.expanduser(),
             checkpoint=checkpoint.expanduser() if checkpoint else None, resume=resume, seed=seed, threads=threads, card=card, trained_on=trained_on,
             tune=tune, votes=votes.expanduser() if votes else None, vote_mode=vote_mode, schedule=schedule, label_weight=label_weight,
-            inflate=inflate, device=device, distill=tuple(distill), distill_weight=distill_weight,
+            inflate=inflate, device=device, distill=tuple(distill), distill_weight=distill_weight, onset_weight=onset_weight,
         ))
 
     @train_cli.command("nets")

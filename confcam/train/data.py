@@ -237,6 +237,20 @@ class SynthesizedWindows:
         return x, targets
 
 
+CHANGE_SPAN = 4
+"""A video window's face is changing when its target's label differs from the one this many frames earlier
+on the same face (a 5-frame window's first frame)."""
+
+
+def changing_windows(targets: np.ndarray, track_ids: np.ndarray, last_frames: np.ndarray) -> np.ndarray:
+    """Which windows are on a changing face (see CHANGE_SPAN); a window with no window CHANGE_SPAN frames
+    earlier on its face is not."""
+    labels = np.asarray(targets).argmax(1)
+    where = {(int(k), int(f)): i for i, (k, f) in enumerate(zip(track_ids, last_frames))}
+    earlier = np.array([where.get((int(k), int(f) - CHANGE_SPAN), -1) for k, f in zip(track_ids, last_frames)], np.int64)
+    return (earlier >= 0) & (labels != labels[np.maximum(earlier, 0)])
+
+
 @dataclass
 class CachedWindows:
     """Real video windows (uint8 (N, t, S, S)) with soft targets (N, C), e.g. from a teacher; the
@@ -246,12 +260,23 @@ class CachedWindows:
     targets: np.ndarray
     name: str
     synthesizer: WindowSynthesizer = field(default_factory=WindowSynthesizer)
+    changing: np.ndarray | None = None
+    """(N,) bool: the window's face is changing (see changing_windows); None when the file does not say."""
+    onset_weight: float = 1.0
+    """Changing windows are drawn this many times as often as the others (`confcam train --onset-weight`):
+    they are few (1 in 8 windows of the shared talking-head clips) and they are what a temporal model must
+    get right."""
 
     def __len__(self) -> int:
         return len(self.x)
 
     def epoch_indices(self, rng: np.random.Generator) -> np.ndarray:
-        return rng.permutation(len(self))
+        """A permutation, or with an onset weight, as many draws (with replacement) weighted towards
+        changing windows."""
+        if self.onset_weight == 1.0 or self.changing is None or not self.changing.any():
+            return rng.permutation(len(self))
+        weights = np.where(self.changing, self.onset_weight, 1.0)
+        return rng.choice(len(self), size=len(self), p=weights / weights.sum())
 
     def windows(self, indices: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
         out = []
@@ -264,7 +289,10 @@ class CachedWindows:
     def load(path: Path) -> CachedWindows:
         try:
             with np.load(path, allow_pickle=False) as data:
-                return CachedWindows(data["x"], data["targets"], Path(path).stem)
+                changing = None
+                if "track_ids" in data and "last_frames" in data:
+                    changing = changing_windows(data["targets"], data["track_ids"], data["last_frames"])
+                return CachedWindows(data["x"], data["targets"], Path(path).stem, changing=changing)
         except (OSError, KeyError, ValueError) as exc:
             raise ConfcamError(f"{path}: not a window cache ({str(exc).splitlines()[0]})") from None
 

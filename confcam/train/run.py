@@ -63,6 +63,8 @@ class TrainRequest:
     """Teacher models (names or .onnx paths): their mirrored mean probabilities join the still sets' targets."""
     distill_weight: float | None = None
     """The teacher's share of the targets (None: DISTILL_WEIGHT when distill is given)."""
+    onset_weight: float = 1.0
+    """Video windows on a changing face are drawn this many times as often (CachedWindows.onset_weight)."""
     card_notes: str = ""
     """Markdown the card section ends with (e.g. how `confcam train search` found the architecture)."""
 
@@ -101,7 +103,7 @@ def load_window_set(spec: str, request: TrainRequest, synthesizer: WindowSynthes
         console.print(f"labelling video windows of {path} with {builder.labeller.name} (cache: {request.cache})")
         windows = WindowCache(request.cache, builder).load_folder(path, announce=console.print)
         windows.synthesizer = synthesizer
-        return windows
+        return _weigh_onsets(windows, spec, request.onset_weight)
     if not path.is_file():
         raise ConfcamError(f"--data {spec}: no such file or folder")
     if split is None:
@@ -111,13 +113,25 @@ def load_window_set(spec: str, request: TrainRequest, synthesizer: WindowSynthes
                 raise ConfcamError(f"--data {spec}: windows are {windows.x.shape[1:]}, not "
                                    f"({request.window}, {request.size}, {request.size})")
             windows.synthesizer = synthesizer
-            return windows
+            return _weigh_onsets(windows, spec, request.onset_weight)
     votes = votes_for(request.votes, split)
     faces = StillFaces.load(path, split, size=request.size, votes=votes, vote_mode=request.vote_mode,
                             label_weight=request.label_weight)
     if teacher is not None:
         faces = teacher.distil(faces, request.teacher_weight)
     return SynthesizedWindows(faces, synthesizer, request.balance, draw_labels=votes is not None and request.vote_mode == "probability")
+
+
+def _weigh_onsets(windows: CachedWindows, spec: str, weight: float) -> CachedWindows:
+    if weight == 1.0:
+        return windows
+    if windows.changing is None:
+        raise ConfcamError(f"--onset-weight: {spec} does not say which windows are on a changing face "
+                           "(a window npz needs track_ids and last_frames, as confcam's video cache writes)")
+    windows.onset_weight = weight
+    console.print(f"{spec}: {int(windows.changing.sum())} of {len(windows)} windows on a changing face, "
+                  f"drawn {weight:g} times as often")
+    return windows
 
 
 def _is_window_npz(path: Path) -> bool:
@@ -172,6 +186,8 @@ def run_training(request: TrainRequest) -> Path:
         raise ConfcamError(f"--inflate {request.inflate!r}: choose one of {', '.join(INFLATIONS)}")
     if request.label_weight < 0:
         raise ConfcamError(f"--label-weight {request.label_weight:g}: must be 0 or more")
+    if request.onset_weight < 1:
+        raise ConfcamError(f"--onset-weight {request.onset_weight:g}: must be 1 or more")
     if request.votes is not None and not request.votes.is_file():
         raise ConfcamError(f"--votes {request.votes}: no such file")
     if request.distill_weight is not None and not request.distill:
@@ -194,6 +210,8 @@ def _train(request: TrainRequest, distributed: Distributed, teacher: Teacher | N
     if not distributed.is_main:
         distributed.barrier()  # the main process builds any video-window and teacher cache first
     sets = [load_window_set(spec, request, synthesizer, teacher_cache) for spec in request.data]
+    if request.onset_weight != 1.0 and not any(isinstance(s, CachedWindows) for s in sets):
+        raise ConfcamError("--onset-weight weighs video windows; no --data set is a folder of videos or a window npz")
     if distributed.is_main:
         distributed.barrier()
     validation = load_validation(request.val, request.size, request.votes) if request.val else None
@@ -258,6 +276,8 @@ def recipe_text(request: TrainRequest) -> str:
             + (f" (first conv inflated: {request.inflate})" if request.init and arch_spec(request.arch, request.window).window > 1
                else "")
             + (f", {request.epoch_limit} windows/epoch" if request.epoch_limit else "") + f", balance {request.balance}"
+            + (f", video windows on a changing face drawn {request.onset_weight:g} times as often"
+               if request.onset_weight != 1.0 else "")
             + (f", distilled: targets {1 - request.teacher_weight:g} x own + {request.teacher_weight:g} x the mean of "
                f"{', '.join(Path(str(d)).stem for d in request.distill)} (each averaged with its mirror image)"
                if request.distill else "")
@@ -280,6 +300,7 @@ def reproduce_command(r: TrainRequest) -> str:
     parts += [f"--inflate {r.inflate}"] if r.inflate != "mean" else []
     parts += [f"--distill {d}" for d in r.distill]
     parts += [f"--distill-weight {r.teacher_weight:g}"] if r.distill else []
+    parts += [f"--onset-weight {r.onset_weight:g}"] if r.onset_weight != 1.0 else []
     return " ".join(parts)
 
 

@@ -237,4 +237,6 @@ class WindowCache:
         size = self.builder.cropper.size
         x = np.concatenate([p.x for p in parts]) if parts else np.zeros((0, self.builder.window, size, size), np.uint8)
         targets = np.concatenate([p.targets for p in parts]) if parts else np.zeros((0, len(LABELS)), np.float32)
-        return CachedWindows(x, targets, f"{Path(videos).name} (teacher-labelled video windows)")
+        known = [p.changing for p in parts if p.changing is not None]
+        changing = np.concatenate(known) if parts and len(known) == len(parts) else None
+        return CachedWindows(x, targets, f"{Path(videos).name} (teacher-labelled video windows)", changing=changing)
