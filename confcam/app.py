@@ -190,7 +190,9 @@ def analyze(path: Path, json_out: Path | None, pipeline: PipelineConfig, max_fra
             output: Path | None = None, plot: Path | None = None, hindsight: bool = True) -> None:
     """Streams the JSON as it goes; an interrupted run keeps a document marked partial and exits 128+signal.
     output: every frame labelled, with the recording's own sound (a file is never paced here, so no frame
-    is dropped). hindsight: each label decided with the seconds after it (HindsightDecoder), not live."""
+    is dropped). hindsight: each label decided with the seconds after it (HindsightDecoder), not live; a
+    smoother plugin chosen in the config labels live, as asked."""
+    hindsight = hindsight and pipeline.smoothing == "evidence"
     refuse_overwriting({"the input": path}, {"--json": json_out, "--output": output, "--plot": plot})
     if plot is not None and plot.suffix.lower() != ".png":
         raise ConfcamError(f"--plot {plot}: the picture is written as PNG; name it .png")

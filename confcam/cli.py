@@ -174,9 +174,8 @@ def analyze(
 ) -> None:
     """Analyse a recording offline, as fast as the machine allows: per-person timeline and summary."""
     pipeline = _pipeline(config, model=model, detector=detector, style=style, steadiness=steadiness)
-    hindsight = not live_labels and pipeline.smoothing == "evidence"
     actions.analyze(path, json_out=json_out, pipeline=pipeline, max_frames=max_frames, output=output, plot=plot,
-                    hindsight=hindsight)
+                    hindsight=not live_labels)
 
 
 @cli.command(name="eval", epilog="Examples:\n\n  confcam eval ../shared/data/fer2013/fer2013_train_publictest.npz --split publictest\n\n"
