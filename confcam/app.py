@@ -15,7 +15,7 @@ from rich.table import Table
 
 from confcam.analysis import AnalysisJsonSink, PersonSummary, TimelineSink
 from confcam.build import build_annotators, build_pipeline, build_sinks, build_source, default_sink_kinds, has_display
-from confcam.classify.hindsight import DEFAULT_LAG_S, HindsightDecoder
+from confcam.classify.hindsight import HindsightDecoder
 from confcam.classify.registry import ModelRegistry
 from confcam.config import PipelineConfig, PracticeOptions, SinkConfig, SourceConfig, WebConfig
 from confcam.errors import ConfcamError, SinkError
@@ -207,12 +207,12 @@ def analyze(path: Path, json_out: Path | None, pipeline: PipelineConfig, max_fra
 
         sinks.append(FileSink(output, audio_from=path))
     source, built, annotators = _parts(source_config, pipeline, style_needed=output is not None)
+    decoder = HindsightDecoder(built.class_names, pipeline.smoother) if hindsight else None
     if json_out is not None:
         header = {"input": str(path), "model": built.model.info.name, "labels": list(built.class_names),
-                  "label_rule": f"hindsight, {DEFAULT_LAG_S:g} s" if hindsight else "live"}
+                  "label_rule": f"hindsight, {decoder.lag_s:g} s" if decoder else "live"}
         sinks.append(AnalysisJsonSink(json_out, header, timeline, source))
-    if hindsight:
-        decoder = HindsightDecoder(built.class_names, pipeline.smoother)
+    if decoder is not None:
         sinks, annotators = [HindsightSink(decoder, sinks, annotators)], []
     runner = Runner(source, built, annotators, sinks, max_frames=max_frames)
     stats = _run_with_progress(runner, f"analysing {path.name}", _frame_total(runner.source, max_frames))

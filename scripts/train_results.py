@@ -29,7 +29,7 @@ from confcam.classify.evaluate import evaluate_npz  # noqa: E402
 from confcam.classify.model import ExpressionModel  # noqa: E402
 from confcam.classify.registry import ModelRegistry  # noqa: E402
 from confcam.classify.smoother import ExpressionSmoother  # noqa: E402
-from confcam.train.data import CHANGE_SPAN, LABELS, CachedWindows, changing_windows, resize_faces  # noqa: E402
+from confcam.train.data import CHANGE_SPAN, LABELS, CachedWindows, resize_faces  # noqa: E402
 from confcam.train.report import EvalReport, latency_ms_per_face, onnx_params  # noqa: E402
 
 FER2013 = REPO.parent / "shared" / "data" / "fer2013" / "fer2013_train_publictest.npz"
@@ -87,7 +87,8 @@ def video_scores(model: ExpressionModel, caches: list[Path]) -> dict[str, float]
         right = predicted == reference
         agree += int(right.sum())
         total += len(predicted)
-        moving = changing_in_cache(path, reference)
+        moving = cached.changing
+        assert moving is not None, f"{path}: a window cache of confcam's own names each window's face and frame"
         agree_changing += int(right[moving].sum())
         changing += int(moving.sum())
         smoother = ExpressionSmoother(model.info.labels)
@@ -98,12 +99,6 @@ def video_scores(model: ExpressionModel, caches: list[Path]) -> dict[str, float]
     return {"agreement": agree / max(total, 1), "windows": total, "changing_agreement": agree_changing / max(changing, 1),
             "changing": changing, "flips_per_100": 100.0 * flips / max(pairs, 1),
             "shown_changes_per_100": 100.0 * shown_flips / max(pairs, 1)}
-
-
-def changing_in_cache(path: Path, reference: np.ndarray) -> np.ndarray:
-    """Windows whose reference label differs from the reference CHANGE_SPAN frames earlier on the same face."""
-    with np.load(path) as data:
-        return changing_windows(np.eye(len(LABELS))[reference], data["track_ids"], data["last_frames"])
 
 
 def face_order(path: Path) -> tuple[np.ndarray, np.ndarray]:

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import math
 from collections import deque
+from itertools import islice
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -52,8 +53,8 @@ class _TrackPath:
     last_t: float
     back: deque[np.ndarray] = field(default_factory=deque)
     times: deque[float] = field(default_factory=deque)
-    shown: int = -2
-    """Decided label index of the last decided frame (the uncertain state is the last index); -2 none yet."""
+    shown: int | None = None
+    """The state decided for the last decided frame (the uncertain state is the last index); None: none yet."""
     shown_since: float = -math.inf
 
 
@@ -68,8 +69,8 @@ class Decision:
 
 class HindsightDecoder:
     """Per track id: push() each frame's probabilities in order, decide_next() the frames in the same order
-    (once `lag_s` later seconds are in, or the recording ended); forget() a face whose frames are all
-    decided."""
+    (once `lag_s` later seconds are in, or the recording ended). A face whose frames are all decided is
+    forgotten (seen again, it starts afresh)."""
 
     def __init__(self, class_names: tuple[str, ...], config: SmootherConfig = SmootherConfig(),
                  lag_s: float = DEFAULT_LAG_S, first_step_s: float = 1 / 30) -> None:
@@ -80,6 +81,8 @@ class HindsightDecoder:
         self.first_step_s = first_step_s
         self.switch_cost = SWITCH_SHARE * config.evidence_needed
         self.uncertain_log = math.log((config.enter_threshold + config.exit_threshold) / 2)
+        self._states = np.arange(len(self.class_names) + 1)
+        """Every state's own index: a back-pointer row that stays."""
         self._paths: dict[int, _TrackPath] = {}
 
     def push(self, track_id: int, probs: np.ndarray, t: float) -> None:
@@ -87,14 +90,14 @@ class HindsightDecoder:
         path = self._paths.get(track_id)
         if path is None:
             self._paths[track_id] = _TrackPath(evidence * self.first_step_s, t, times=deque([t]),
-                                               back=deque([np.arange(len(evidence))]))
+                                               back=deque([self._states]))
             return
         dt = min(max(t - path.last_t, 0.0), self.config.max_step_s)
         path.last_t = t
         best = int(path.score.argmax())
         move = path.score[best] - self.switch_cost
         stay = path.score >= move
-        path.back.append(np.where(stay, np.arange(len(evidence)), best))
+        path.back.append(np.where(stay, self._states, best))
         path.score = np.where(stay, path.score, move) + evidence * dt
         path.times.append(t)
 
@@ -106,8 +109,8 @@ class HindsightDecoder:
         whose best sequence did restarts from the best sequence, as a change at the newest frame), so
         decisions made from different frames' points of view never zig-zag."""
         path = self._paths[track_id]
-        ancestors = np.arange(len(path.score))
-        for back in reversed(list(path.back)[1:]):
+        ancestors = self._states
+        for back in islice(reversed(path.back), len(path.back) - 1):  # the oldest row points at a decided frame
             ancestors = back[ancestors]
         best = int(path.score.argmax())
         state = int(ancestors[best])
@@ -118,6 +121,8 @@ class HindsightDecoder:
                 path.back[-1] = np.where(dropped, path.back[-1][best], path.back[-1])
         t = path.times.popleft()
         path.back.popleft()
+        if not path.times:
+            del self._paths[track_id]
         return self._show(path, state, t)
 
     def pending(self, track_id: int) -> int:
@@ -129,7 +134,7 @@ class HindsightDecoder:
 
     def _show(self, path: _TrackPath, state: int, t: float) -> Decision:
         """A decided state becomes the shown label unless the last one is younger than min_dwell_s."""
-        if state != path.shown and (path.shown == -2 or t - path.shown_since >= self.config.min_dwell_s):
+        if state != path.shown and (path.shown is None or t - path.shown_since >= self.config.min_dwell_s):
             path.shown, path.shown_since = state, t
         index = -1 if path.shown == len(self.class_names) else path.shown
         label = UNCERTAIN if index < 0 else self.class_names[index]

@@ -35,7 +35,8 @@ class Decision(Protocol):
 
 class LabelDecoder(Protocol):
     """What the sink needs of confcam.classify.hindsight.HindsightDecoder: per face, readings in and
-    decisions out in the same order, once lag_s later seconds are in."""
+    decisions out in the same order, once lag_s later seconds are in (it forgets a face with nothing left
+    to decide)."""
 
     lag_s: float
     first_step_s: float
@@ -43,10 +44,6 @@ class LabelDecoder(Protocol):
     def push(self, track_id: int, probs: np.ndarray, t: float) -> None: ...
 
     def decide_next(self, track_id: int) -> Decision: ...
-
-    def pending(self, track_id: int) -> int: ...
-
-    def forget(self, track_id: int) -> None: ...
 
 
 class HindsightSink(Sink):
@@ -126,9 +123,6 @@ class HindsightSink(Sink):
                                     for row, d in enumerate(decisions)], dtype=np.float32)
             faces = faces.with_fields(labels=[d.label for d in decisions], confidences=confidences,
                                       data={**faces.data, "label_age": np.array([d.age_s for d in decisions], np.float32)})
-            for track_id in ids:
-                if self.decoder.pending(track_id) == 0:
-                    self.decoder.forget(track_id)
         image = result.image
         if self._pictures and self.annotators:
             image = result.frame.image.copy()
