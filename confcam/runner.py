@@ -10,7 +10,7 @@ from confcam.errors import SourceError
 from confcam.pipeline import FacePipeline
 from confcam.processor import FrameProcessor, RunStats
 from confcam.render.base import Annotator
-from confcam.signals import StopRequested
+from confcam.signals import DeferredSignals, StopRequested
 from confcam.sinks.base import Sink
 from confcam.sources.base import Source
 from confcam.sources.latest import LatestFrameReader
@@ -117,8 +117,9 @@ class Runner:
     def _step(self, frame: Frame, capture_ms: float, on_frame: Callable[[Result], None] | None) -> None:
         result, stage_ms = self.processor.process(frame)
         t1 = time.perf_counter()
-        for sink in self.sinks:
-            sink.write(result)
+        with DeferredSignals():
+            for sink in self.sinks:
+                sink.write(result)
         t2 = time.perf_counter()
         self._seen += 1
         if self._seen > self.warmup:

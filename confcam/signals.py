@@ -57,3 +57,40 @@ class StopSignals:
             return
         self.received = signum
         raise StopRequested(signum)
+
+
+class DeferredSignals:
+    """Signals that arrive inside the block reach their handler when it ends, not part-way through it.
+
+    A stop that lands between two sinks' writes of one frame would leave a video one frame longer than
+    its events log; holding it until the frame has reached every sink keeps the outputs frame for frame
+    alike. Off the main thread (where handlers cannot be set) it does nothing.
+    """
+
+    def __init__(self, signums: tuple[int, ...] = HANDLED) -> None:
+        self.signums = signums
+        self._previous: dict[int, Any] = {}
+        self._arrived: list[int] = []
+
+    def __enter__(self) -> DeferredSignals:
+        if threading.current_thread() is threading.main_thread():
+            for signum in self.signums:
+                self._previous[signum] = signal.signal(signum, self._record)
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        previous, self._previous = self._previous, {}
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+        arrived, self._arrived = self._arrived, []
+        for signum in arrived:
+            handler = previous[signum]
+            if callable(handler):
+                handler(signum, None)
+            elif handler == signal.SIG_DFL:
+                signal.raise_signal(signum)
+
+    def _record(self, signum: int, frame: FrameType | None) -> None:
+        self._arrived.append(signum)

@@ -3,6 +3,8 @@ client's FrameAnalyser, on real frames through the real detector and model."""
 
 from __future__ import annotations
 
+import os
+import signal
 from fractions import Fraction
 
 import av
@@ -13,6 +15,7 @@ from confcam.build import build_annotators, build_pipeline
 from confcam.config import PipelineConfig
 from confcam.processor import FrameProcessor, RunStats
 from confcam.runner import Runner
+from confcam.signals import DeferredSignals, StopRequested, StopSignals
 from confcam.sinks.null import NullSink
 from confcam.sources.file import FileSource
 from confcam.types import Detections, Frame, Result
@@ -110,3 +113,55 @@ def test_warm_up_frames_are_processed_but_not_counted():
     stats = runner.run()
     assert stats.frames == 7
     assert len(stats.stage_ms["detect"]) == 7
+
+
+class SignallingSink(NullSink):
+    """Sends the process a signal from inside its own write of one frame, as a user's Ctrl+C might land."""
+
+    def __init__(self, signum: int, at_frame: int) -> None:
+        super().__init__()
+        self.signum, self.at_frame = signum, at_frame
+
+    def write(self, result: Result) -> None:
+        super().write(result)
+        if self.frames == self.at_frame:
+            os.kill(os.getpid(), self.signum)
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM, signal.SIGHUP], ids=lambda s: signal.Signals(s).name)
+def test_a_stop_during_one_sinks_write_still_reaches_every_sink_with_that_frame(signum):
+    config = PipelineConfig()
+    first, second = SignallingSink(signum, at_frame=5), NullSink()
+    runner = Runner(FileSource(video(CLIP)), build_pipeline(config), [], [first, second], max_frames=30)
+    with StopSignals() as signals:
+        stats = runner.run()
+    assert signals.received == signum and stats.interrupted is not None and stats.interrupted.signum == signum
+    assert first.frames == second.frames == 5
+
+
+@pytest.mark.parametrize("signals", [[signal.SIGTERM], [signal.SIGHUP, signal.SIGINT]], ids=["one", "two"])
+def test_signals_inside_a_deferred_block_reach_the_handler_after_it_in_order(signals):
+    arrived: list[tuple[int, bool]] = []
+    inside = True
+    with StopSignals():
+        previous = {s: signal.signal(s, lambda signum, frame: arrived.append((signum, inside))) for s in signals}
+        try:
+            with DeferredSignals():
+                for signum in signals:
+                    os.kill(os.getpid(), signum)
+                sum(range(10_000))
+                inside = False
+        finally:
+            for signum, handler in previous.items():
+                signal.signal(signum, handler)
+    assert arrived == [(signum, False) for signum in signals]
+
+
+def test_a_deferred_stop_raises_once_the_block_ends():
+    with StopSignals() as stops:
+        with pytest.raises(StopRequested):
+            with DeferredSignals():
+                os.kill(os.getpid(), signal.SIGTERM)
+                sum(range(10_000))
+                finished_block = True
+    assert finished_block and stops.received == signal.SIGTERM
