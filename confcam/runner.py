@@ -42,6 +42,7 @@ class Runner:
         self._seen = 0
         self._started = 0.0
         self._cpu_started = 0.0
+        self._signals = DeferredSignals()
         self.processor = FrameProcessor(pipeline, annotators, any(s.needs_image for s in self.sinks) if draw is None else draw)
 
     @property
@@ -63,6 +64,7 @@ class Runner:
                 for sink in self.sinks:
                     stack.enter_context(sink)
                     sink.open(width, height, self.source.fps)
+                stack.enter_context(self._signals)
                 read = self._reader(stack)
                 if on_started is not None:
                     on_started()
@@ -117,7 +119,7 @@ class Runner:
     def _step(self, frame: Frame, capture_ms: float, on_frame: Callable[[Result], None] | None) -> None:
         result, stage_ms = self.processor.process(frame)
         t1 = time.perf_counter()
-        with DeferredSignals():
+        with self._signals.held():
             for sink in self.sinks:
                 sink.write(result)
         t2 = time.perf_counter()

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import signal
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from types import FrameType, TracebackType
 from typing import Any
 
@@ -60,22 +62,24 @@ class StopSignals:
 
 
 class DeferredSignals:
-    """Signals that arrive inside the block reach their handler when it ends, not part-way through it.
+    """While held(), signals wait for the held block to end instead of landing part-way through it.
 
     A stop that lands between two sinks' writes of one frame would leave a video one frame longer than
     its events log; holding it until the frame has reached every sink keeps the outputs frame for frame
-    alike. Off the main thread (where handlers cannot be set) it does nothing.
+    alike. The handlers are installed once for the `with` block, so holding costs a counter per frame.
+    Off the main thread (where handlers cannot be set) it does nothing.
     """
 
     def __init__(self, signums: tuple[int, ...] = HANDLED) -> None:
         self.signums = signums
         self._previous: dict[int, Any] = {}
         self._arrived: list[int] = []
+        self._holding = 0
 
     def __enter__(self) -> DeferredSignals:
         if threading.current_thread() is threading.main_thread():
             for signum in self.signums:
-                self._previous[signum] = signal.signal(signum, self._record)
+                self._previous[signum] = signal.signal(signum, self._handle)
         return self
 
     def __exit__(
@@ -84,13 +88,32 @@ class DeferredSignals:
         previous, self._previous = self._previous, {}
         for signum, handler in previous.items():
             signal.signal(signum, handler)
+
+    @contextmanager
+    def held(self) -> Iterator[None]:
+        """A block that ends in an error drops what arrived: the run is ending on that error anyway."""
+        self._holding += 1
+        try:
+            yield
+        except BaseException:
+            self._holding -= 1
+            self._arrived.clear()
+            raise
+        self._holding -= 1
+        if not self._holding:
+            self._deliver()
+
+    def _handle(self, signum: int, frame: FrameType | None) -> None:
+        self._arrived.append(signum)
+        if not self._holding:
+            self._deliver(frame)
+
+    def _deliver(self, frame: FrameType | None = None) -> None:
         arrived, self._arrived = self._arrived, []
         for signum in arrived:
-            handler = previous[signum]
+            handler = self._previous[signum]
             if callable(handler):
-                handler(signum, None)
+                handler(signum, frame)
             elif handler == signal.SIG_DFL:
+                signal.signal(signum, signal.SIG_DFL)
                 signal.raise_signal(signum)
-
-    def _record(self, signum: int, frame: FrameType | None) -> None:
-        self._arrived.append(signum)

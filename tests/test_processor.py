@@ -3,6 +3,7 @@ client's FrameAnalyser, on real frames through the real detector and model."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 from fractions import Fraction
@@ -146,7 +147,7 @@ def test_signals_inside_a_deferred_block_reach_the_handler_after_it_in_order(sig
     with StopSignals():
         previous = {s: signal.signal(s, lambda signum, frame: arrived.append((signum, inside))) for s in signals}
         try:
-            with DeferredSignals():
+            with DeferredSignals() as deferred, deferred.held():
                 for signum in signals:
                     os.kill(os.getpid(), signum)
                 sum(range(10_000))
@@ -157,11 +158,20 @@ def test_signals_inside_a_deferred_block_reach_the_handler_after_it_in_order(sig
     assert arrived == [(signum, False) for signum in signals]
 
 
-def test_a_deferred_stop_raises_once_the_block_ends():
-    with StopSignals() as stops:
-        with pytest.raises(StopRequested):
-            with DeferredSignals():
-                os.kill(os.getpid(), signal.SIGTERM)
-                sum(range(10_000))
-                finished_block = True
-    assert finished_block and stops.received == signal.SIGTERM
+@pytest.mark.parametrize("held", [True, False], ids=["held", "not-held"])
+def test_a_stop_raises_at_the_end_of_a_held_block_and_at_once_outside_one(held):
+    reached: list[str] = []
+    with StopSignals() as stops, DeferredSignals() as deferred:
+        with pytest.raises(StopRequested), deferred.held() if held else contextlib.nullcontext():
+            os.kill(os.getpid(), signal.SIGTERM)
+            sum(range(10_000))
+            reached.append("end of block")
+    assert reached == (["end of block"] if held else []) and stops.received == signal.SIGTERM
+
+
+def test_a_held_block_that_fails_keeps_its_own_error():
+    with StopSignals() as stops, DeferredSignals() as deferred:
+        with pytest.raises(OSError, match="disk full"), deferred.held():
+            os.kill(os.getpid(), signal.SIGTERM)
+            raise OSError("disk full")
+    assert stops.received is None
