@@ -6,6 +6,7 @@ names an input is refused before any work, because writing it would destroy what
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import secrets
@@ -14,6 +15,15 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from confcam.errors import ConfcamError, SinkError, SourceError
+
+
+def file_sha256(path: Path) -> str:
+    """A file's content hash: what a cache keys on, so a copy or a touched file is still the same input."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def os_reason(error: BaseException) -> str:

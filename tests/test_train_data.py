@@ -3,6 +3,7 @@ real video windows tracked by confcam's own detector and labelled by a teacher, 
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -155,16 +156,20 @@ def test_video_windows_follow_the_tracked_face(teacher: ExpressionModel) -> None
     assert np.abs(np.diff(built.x.astype(np.float32), axis=1)).mean() > 0.5, "frames of a real video differ"
 
 
-def test_window_cache_is_built_once_and_reused(teacher: ExpressionModel, tmp_path: Path) -> None:
-    clip_dir = tmp_path / "clips"
+def test_window_cache_is_built_once_and_reused_even_from_a_copy_of_the_videos(
+    teacher: ExpressionModel, tmp_path: Path
+) -> None:
+    clip_dir, copy_dir = tmp_path / "clips", tmp_path / "copied"
     clip_dir.mkdir()
+    copy_dir.mkdir()
     (clip_dir / "single_face.mp4").symlink_to(video("single_face.mp4"))
+    shutil.copyfile(video("single_face.mp4"), copy_dir / "single_face.mp4")
     cache = WindowCache(tmp_path / "cache", VideoWindowBuilder(teacher, window=5, size=64, max_frames=15))
     first = cache.load_folder(clip_dir, announce=lambda _: None)
     files = list((tmp_path / "cache").iterdir())
     stamp = files[0].stat().st_mtime_ns
-    again = cache.load_folder(clip_dir, announce=lambda _: None)
-    assert len(files) == 1 and files[0].stat().st_mtime_ns == stamp
+    again = cache.load_folder(copy_dir, announce=lambda _: None)
+    assert list((tmp_path / "cache").iterdir()) == files and files[0].stat().st_mtime_ns == stamp
     assert np.array_equal(first.x, again.x) and len(first) > 0
     batch, targets = first.windows(np.arange(len(first)), np.random.default_rng(0))
     assert batch.shape == (len(first), 5, 64, 64) and np.allclose(targets, first.targets)

@@ -20,20 +20,13 @@ from confcam.classify.ensemble import ModelEnsemble
 from confcam.classify.model import ExpressionModel
 from confcam.classify.registry import ModelRegistry
 from confcam.errors import ConfcamError
+from confcam.fileio import file_sha256
 from confcam.train.data import LABELS, StillFaces
 
 DISTILL_WEIGHT = 0.5
 """Share of the teacher in the student's targets when --distill is given without --distill-weight."""
 CACHE_VERSION = "distill-v1"
 """Part of every cache key: bump it when the way teacher probabilities are computed changes."""
-
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 class Teacher:

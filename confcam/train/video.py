@@ -20,6 +20,7 @@ from confcam.classify.model import ExpressionModel, ModelInfo
 from confcam.classify.registry import ModelRegistry
 from confcam.detect.base import FaceDetector
 from confcam.errors import ConfcamError
+from confcam.fileio import file_sha256
 from confcam.sources.file import FileSource
 from confcam.track.tracker import FaceTracker, TrackerConfig
 from confcam.train.data import LABELS, CachedWindows
@@ -202,14 +203,11 @@ class WindowCache:
         self.builder = builder
 
     def _key(self, video: Path) -> str:
-        stat = video.stat()
-        teachers = [(t.info.path.name, t.info.path.stat().st_size) for t in self.builder.labeller.teachers]
-        # One teacher keys as before, so caches built with a single teacher stay valid.
-        named = teachers[0] if len(teachers) == 1 else ("+".join(n for n, _ in teachers), sum(z for _, z in teachers))
-        text = "|".join(map(str, (video.resolve(), stat.st_size, int(stat.st_mtime), *named,
-                                  self.builder.window, self.builder.cropper.size,
-                                  self.builder.stride, self.builder.max_frames, "last-frame", self.builder.reach)))
-        return hashlib.sha1(text.encode()).hexdigest()[:12]
+        """Contents, not paths or dates: a copied data folder or a fresh checkout finds the windows it built."""
+        parts = (file_sha256(video), *(file_sha256(t.info.path) for t in self.builder.labeller.teachers),
+                 self.builder.window, self.builder.cropper.size, self.builder.stride, self.builder.max_frames,
+                 "last-frame", self.builder.reach)
+        return hashlib.sha1("|".join(map(str, parts)).encode()).hexdigest()[:12]
 
     def windows(self, video: Path) -> Path:
         """The cache file for video, built if missing (written whole or not at all)."""
