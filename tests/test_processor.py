@@ -144,17 +144,16 @@ def test_a_stop_during_one_sinks_write_still_reaches_every_sink_with_that_frame(
 def test_signals_inside_a_deferred_block_reach_the_handler_after_it_in_order(signals):
     arrived: list[tuple[int, bool]] = []
     inside = True
-    with StopSignals():
-        previous = {s: signal.signal(s, lambda signum, frame: arrived.append((signum, inside))) for s in signals}
-        try:
-            with DeferredSignals() as deferred, deferred.held():
-                for signum in signals:
-                    os.kill(os.getpid(), signum)
-                sum(range(10_000))
-                inside = False
-        finally:
-            for signum, handler in previous.items():
-                signal.signal(signum, handler)
+    previous = {s: signal.signal(s, lambda signum, frame: arrived.append((signum, inside))) for s in signals}
+    try:
+        with DeferredSignals() as deferred, deferred.held():
+            for signum in signals:
+                os.kill(os.getpid(), signum)
+            sum(range(10_000))
+            inside = False
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
     assert arrived == [(signum, False) for signum in signals]
 
 
