@@ -62,9 +62,15 @@ def teacher_caches(cache: Path, teacher: str) -> list[Path]:
 
 
 def held_out_caches(cache: Path) -> list[Path]:
+    """Without --teacher, each held-out clip must have exactly one window file: two (other teachers or
+    settings) would count its windows twice."""
     files = [p for p in sorted(cache.glob("*.npz")) if p.stem.rsplit("-", 1)[0] in HELD_OUT]
     if not files:
         raise SystemExit(f"no cached windows of the held-out clips in {cache}")
+    clips = [p.stem.rsplit("-", 1)[0] for p in files]
+    if twice := sorted({clip for clip in clips if clips.count(clip) > 1}):
+        raise SystemExit(f"{cache} holds several window files of {', '.join(twice)} (other teachers or settings): "
+                         "name the reference with --teacher")
     return files
 
 
