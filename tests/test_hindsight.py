@@ -70,7 +70,6 @@ def test_each_face_is_decoded_on_its_own_and_forgotten():
         decoder.push(2, peaked(1), i / 30)
     assert {decoder.decide_next(1).label for _ in range(30)} == {"happy"}
     assert {decoder.decide_next(2).label for _ in range(30)} == {"sad"}
-    decoder.forget(1)
     assert decoder.pending(1) == 0 and decoder.pending(2) == 0
 
 

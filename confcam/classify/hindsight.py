@@ -129,9 +129,6 @@ class HindsightDecoder:
         path = self._paths.get(track_id)
         return 0 if path is None else len(path.times)
 
-    def forget(self, track_id: int) -> None:
-        self._paths.pop(track_id, None)
-
     def _show(self, path: _TrackPath, state: int, t: float) -> Decision:
         """A decided state becomes the shown label unless the last one is younger than min_dwell_s."""
         if state != path.shown and (path.shown is None or t - path.shown_since >= self.config.min_dwell_s):

@@ -62,9 +62,6 @@ class HindsightSink(Sink):
         self.annotators = list(annotators)
         self._pictures = any(s.needs_image for s in self.sinks)
         self._waiting: deque[Result] = deque()
-        self._handing_on = False
-        """True while a frame is half handed on: a stop (a signal raised mid-way) then hands on nothing more,
-        so no fed sink skips a frame."""
 
     @property
     def stop_requested(self) -> bool:  # type: ignore[override]
@@ -102,7 +99,7 @@ class HindsightSink(Sink):
         for sink in reversed(self.sinks):
             stack.push(sink)
         try:
-            if exc_type is None or (issubclass(exc_type, KeyboardInterrupt) and not self._handing_on):
+            if exc_type is None or issubclass(exc_type, KeyboardInterrupt):
                 while self._waiting:
                     self._hand_on(self._waiting.popleft())
         except BaseException as error:
@@ -112,8 +109,8 @@ class HindsightSink(Sink):
         stack.__exit__(exc_type, exc, tb)
 
     def _hand_on(self, result: Result) -> None:
-        """Decide the frame's faces (each face's oldest pending frame is this one), draw, pass on."""
-        self._handing_on = True
+        """Decide the frame's faces (each face's oldest pending frame is this one), draw, pass on. The runner
+        holds a stop until write() returns, so a frame is never half handed on."""
         faces = result.faces
         if len(faces) and faces.track_ids is not None and faces.probs is not None:
             ids = [int(i) for i in faces.track_ids.tolist()]
@@ -131,7 +128,6 @@ class HindsightSink(Sink):
         decided = Result(frame=result.frame, faces=faces, class_names=result.class_names, image=image)
         for sink in self.sinks:
             sink.write(decided)
-        self._handing_on = False
 
 
 class SinkFailed(Exception):
